@@ -1,0 +1,97 @@
+"""The Edge-LBAM generator: learnable bidirectional attention maps steered by edges (ARCHITECTURE.md section 3)."""
+from __future__ import annotations
+
+from typing import List
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .attention import DecoderAttention, EdgeGuidance, ForwardAttention, ReverseAttention, cbl
+from .configs import EdgeLBAMConfig
+
+SIDE_MULTIPLE = 128  # seven stride-2 layers
+
+
+def pyramid_fill(image: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+    """Fill holes by push-pull interpolation of the known pixels.
+
+    image: (B, C, H, W); known: (B, 1, H, W) in [0, 1], 1 = valid. Known pixels are kept (image*known
+    there), hole pixels get a smooth blend of coarser averages of the known ones. Returns (B, C, H, W).
+    """
+    xs, ws = [image * known], [known]
+    while min(xs[-1].shape[-2:]) > 1 and xs[-1].shape[-1] % 2 == 0 and xs[-1].shape[-2] % 2 == 0:
+        xs.append(F.avg_pool2d(xs[-1], 2))
+        ws.append(F.avg_pool2d(ws[-1], 2))
+    x, w = xs[-1], ws[-1]
+    total = w.sum(dim=(-2, -1), keepdim=True).clamp_min(1e-8)
+    fill = (x.sum(dim=(-2, -1), keepdim=True) / total).expand_as(x)
+    fill = x / w.clamp_min(1e-8) * (w > 0) + fill * (w <= 0)
+    for x, w in zip(reversed(xs[:-1]), reversed(ws[:-1])):
+        up = F.interpolate(fill, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        fill = x + (1 - w) * up
+    return fill
+
+
+class EdgeLBAM(nn.Module):
+    """Edge-LBAM generator G(image, hole, edge).
+
+    forward(image (B,3,H,W) in [0,1], hole (B,1,H,W) 1 = hole, edge (B,1,H,W) in [0,1]) -> (B,3,H,W) in [0,1],
+    the raw generator output (not composited). Hole pixels of ``image`` may hold anything. H and W must be
+    multiples of 128.
+    """
+
+    def __init__(self, config: EdgeLBAMConfig = EdgeLBAMConfig()) -> None:
+        super().__init__()
+        self.config = config
+        c = list(config.widths)
+        c_mask = [3] + c[:-1]  # channels of the mask entering FA_k / EG_k
+        self.forward_mask_stem = nn.Sequential(cbl(3, 3), cbl(3, 3))
+        self.forward_edge_stem = nn.Sequential(cbl(1, 3), cbl(3, 3))
+        self.reverse_mask_stem = nn.Sequential(cbl(3, 3), cbl(3, 3))
+        self.reverse_edge_stem = nn.Sequential(cbl(1, 3), cbl(3, 3))
+        self.forward_guidance = nn.ModuleList(EdgeGuidance(c_mask[k], c[k]) for k in range(7))
+        self.forward_attention = nn.ModuleList(
+            ForwardAttention(5 if k == 0 else c[k - 1], c_mask[k], c[k], bn=k > 0) for k in range(7)
+        )
+        self.reverse_guidance = nn.ModuleList(EdgeGuidance(c_mask[k], c[k]) for k in range(6))
+        self.reverse_attention = nn.ModuleList(ReverseAttention(c_mask[k], c[k]) for k in range(6))
+        dec_in = [c[6]] + [2 * c[k] for k in (5, 4, 3, 2, 1)]
+        dec_out = [c[5], c[4], c[3], c[2], c[1], c[0]]
+        self.decoder = nn.ModuleList(DecoderAttention(i, o) for i, o in zip(dec_in, dec_out))
+        self.output_conv = nn.ConvTranspose2d(2 * c[0], 3, 4, 2, 1, bias=False)
+
+    def forward(self, image: torch.Tensor, hole: torch.Tensor, edge: torch.Tensor) -> torch.Tensor:
+        known = 1 - hole
+        if self.config.prefill == "pyramid":
+            base = pyramid_fill(image, known)
+        else:
+            base = image * known
+        x = torch.cat((base, known, edge), dim=1)
+        m = self.forward_mask_stem(known.expand(-1, 3, -1, -1))
+        e = self.forward_edge_stem(edge)
+        skips: List[torch.Tensor] = []
+        forward_maps: List[torch.Tensor] = []
+        f = x
+        for guidance, layer in zip(self.forward_guidance, self.forward_attention):
+            m, e = guidance(m, e)
+            f, skip, att, m = layer(f, m)
+            skips.append(skip)
+            forward_maps.append(att)
+
+        r = self.reverse_mask_stem(hole.expand(-1, 3, -1, -1))
+        e = self.reverse_edge_stem(edge)
+        reverse_maps: List[torch.Tensor] = []
+        for guidance, layer in zip(self.reverse_guidance, self.reverse_attention):
+            r, e = guidance(r, e)
+            rev, r = layer(r)
+            reverse_maps.append(rev)
+
+        d = f
+        for j, layer in enumerate(self.decoder):
+            k = 5 - j  # S_6 .. S_1 (0-based index 5 .. 0)
+            d = layer(skips[k], d, torch.cat((forward_maps[k], reverse_maps[k]), dim=1))
+        z = self.output_conv(d)
+        if self.config.residual:
+            return (base + torch.tanh(z)).clamp(0, 1)
+        return torch.tanh(z).abs()
