@@ -1,0 +1,187 @@
+"""The public surface: ``Inpainter`` (build once, call many times) and ``lbam.inpaint`` (one line).
+
+Data path of ``Inpainter.inpaint``: io (coerce and validate) -> tiling (plan crops around the holes, scale them
+to the training size) -> edges (Canny of the known region of each crop) -> models (MECNet completes the edges,
+Edge-LBAM fills the hole; ``compose.complete``) -> tiling (paste the hole pixels back) -> io (return the
+caller's kind, known pixels untouched).
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import warnings
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+
+from . import hub, io, tiling
+from .compose import complete
+from .edges import canny, canny_edges, rgb_to_gray
+from .errors import InputError, WeightsError
+from .models import EdgeLBAM, MECNet, ModelConfig, get_config
+from .weights_io import read_weights_folder, write_weights_folder
+
+log = logging.getLogger(__name__)
+STRATEGIES = ("auto", "crop", "resize", "full")
+
+
+def _device(device: Union[str, torch.device, None]) -> torch.device:
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"invalid device {device!r}: {e}") from None
+
+
+class Inpainter:
+    """Edge-LBAM inpainting: MECNet edge completion followed by the Edge-LBAM generator.
+
+    Build with :meth:`from_pretrained`; then call :meth:`inpaint` as often as needed. ``.mecnet`` and
+    ``.generator`` are the two networks (eval mode), ``.config`` their :class:`ModelConfig`.
+    """
+
+    def __init__(self, mecnet: MECNet, generator: EdgeLBAM, config: ModelConfig, *, device=None,
+                 dtype: Optional[torch.dtype] = None, name: str = "") -> None:
+        self.device = _device(device)
+        if dtype not in (None, torch.float32, torch.float16, torch.bfloat16):
+            raise ValueError(f"dtype must be None, torch.float32, torch.float16 or torch.bfloat16, got {dtype}")
+        self.dtype = dtype
+        self.config = config
+        self.name = name
+        self.mecnet = mecnet.to(self.device).eval()
+        self.generator = generator.to(self.device).eval()
+        for p in list(self.mecnet.parameters()) + list(self.generator.parameters()):
+            p.requires_grad_(False)
+
+    # ---- construction -------------------------------------------------------------------------
+    @classmethod
+    def from_config(cls, config: Union[str, ModelConfig] = "compact", **kwargs: Any) -> "Inpainter":
+        """Randomly initialised networks of a named configuration (for training and tests, not for use)."""
+        cfg = get_config(config) if isinstance(config, str) else config
+        return cls(MECNet(cfg.mecnet), EdgeLBAM(cfg.generator), cfg, name=f"random-{cfg.name}", **kwargs)
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: Optional[str] = None, *, device=None, dtype: Optional[torch.dtype] = None,
+                        revision: Optional[str] = None, cache_dir: Optional[str] = None) -> "Inpainter":
+        """Load weights: None = the bundled default; a name from ``weights_manifest.json``; a local weights
+        folder; or a Hugging Face Hub repo id (``owner/name``, cached, ``revision``, ``HF_HUB_OFFLINE``).
+
+        device: "cpu", "cuda", ... (default: CUDA when available). dtype: None / torch.float32 for full
+        precision, torch.float16 or torch.bfloat16 to run the networks under autocast (CUDA).
+        """
+        folder = hub.resolve(name_or_path, revision=revision, cache_dir=cache_dir)
+        config, mec_sd, gen_sd, meta = read_weights_folder(folder)
+        mecnet, generator = MECNet(config.mecnet), EdgeLBAM(config.generator)
+        try:
+            mecnet.load_state_dict({k: v.float() for k, v in mec_sd.items()})
+            generator.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in gen_sd.items()})
+        except RuntimeError as e:
+            raise WeightsError(f"weights in {folder} do not fit configuration {config.name!r}: {e}") from None
+        name = str(name_or_path) if name_or_path is not None else hub.load_manifest()["default"]
+        return cls(mecnet, generator, config, device=device, dtype=dtype, name=name)
+
+    def save_pretrained(self, directory, extra: Optional[dict] = None) -> dict:
+        """Write a weights folder that :meth:`from_pretrained` reads back; returns {file: sha256}."""
+        return write_weights_folder(directory, self.config, self.mecnet.state_dict(), self.generator.state_dict(),
+                                    extra={"source": self.name, **(extra or {})})
+
+    # ---- inference ------------------------------------------------------------------------------
+    def _autocast(self):
+        if self.dtype in (torch.float16, torch.bfloat16):
+            return torch.autocast(self.device.type, dtype=self.dtype)
+        return contextlib.nullcontext()
+
+    def _run(self, image: torch.Tensor, hole: torch.Tensor, guide: Optional[torch.Tensor]):
+        """Networks on a batch at network size: image (K,3,s,s), hole (K,1,s,s), guide (K,1,s,s) or None."""
+        cfg = self.config
+        edges = canny_edges(rgb_to_gray(image), hole, cfg.canny_sigma, cfg.canny_low, cfg.canny_high)
+        with self._autocast():
+            out, edge = complete(self.mecnet, self.generator, image, hole, edges, guide)
+        return out.float(), edge.float()
+
+    @torch.inference_mode()
+    def _inpaint_one(self, rgb: np.ndarray, hole: np.ndarray, guide: Optional[np.ndarray], strategy: str,
+                     batch_size: int, want_edges: bool) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+        """rgb (H,W,3) float32 [0,1], hole (H,W) bool, guide (H,W) float or None -> (result (H,W,3), edges (H,W))."""
+        dev = self.device
+        img_t = torch.from_numpy(rgb).permute(2, 0, 1)[None].to(dev)
+        guide_t = torch.from_numpy(guide.astype(np.float32))[None, None].to(dev) if guide is not None else None
+        crops = tiling.plan_crops(hole, self.config.train_size, strategy=strategy)
+        outs: List[torch.Tensor] = []
+        edge_maps: List[torch.Tensor] = []
+        for group in tiling.batched(crops, batch_size):
+            x = tiling.extract(img_t, group)
+            h = tiling.extract_mask(hole, group, device=dev)
+            g = tiling.extract(guide_t, group) if guide_t is not None else None
+            out, edge = self._run(x, h, g)
+            outs.append(out)
+            edge_maps.append(edge)
+        result = tiling.paste(img_t[0].clone(), torch.cat(outs), crops, hole)
+        edges_full = None
+        if want_edges:
+            cfg = self.config
+            known_edges = canny(rgb_to_gray(rgb), ~hole, cfg.canny_sigma, cfg.canny_low, cfg.canny_high)
+            canvas = torch.from_numpy(known_edges.astype(np.float32))[None].to(dev)
+            edges_full = tiling.paste(canvas, torch.cat(edge_maps), crops, hole)[0].cpu().numpy()
+        return result.permute(1, 2, 0).cpu().numpy(), edges_full
+
+    def inpaint(self, image, mask, *, edges=None, return_edges: bool = False, strategy: str = "auto",
+                batch_size: int = 8):
+        """Fill the holes of ``image`` given by ``mask``.
+
+        image: PIL image, numpy (H,W,3) uint8 RGB or float in [0,1] (also gray, RGBA, uint16), torch (3,H,W) or
+            (B,3,H,W) in [0,1], or a file path. See :mod:`lbam.io` for every rule.
+        mask: same kinds, (H,W) or 3-channel; white / non-zero (>= 128 for uint8, > 0.5 for float) = hole.
+        edges: optional user edge or sketch map (same kinds and size as the mask, white = edge) that replaces
+            MECNet's predicted edges inside the hole, to steer the structure of the fill.
+        return_edges: also return the completed edge map, (H,W) float32 in [0,1] ((B,H,W) for a batch).
+        strategy: "auto" | "crop" | "resize" | "full" (see :func:`lbam.tiling.plan_crops`).
+        Returns the result in the kind, dtype and layout of ``image``; pixels outside the hole are exactly the
+        input's. With ``return_edges`` a tuple (result, edges).
+        """
+        if strategy not in STRATEGIES:
+            raise InputError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+        rgb, kind = io.to_rgb_float(image)
+        n, (h, w) = rgb.shape[0], rgb.shape[1:3]
+        hole = io.to_hole_mask(mask, (h, w), n)
+        guide = io.to_hole_mask(edges, (h, w), n).astype(np.float32) if edges is not None else None
+        if hole.all(axis=(1, 2)).any():
+            raise InputError("the mask covers the whole image: there is no known pixel to condition on")
+        results, edge_list = [], []
+        for i in range(n):
+            if not hole[i].any():
+                warnings.warn("the mask has no hole pixel: the image is returned unchanged", stacklevel=2)
+                results.append(rgb[i])
+                edge_list.append(np.zeros((h, w), np.float32))
+                continue
+            res, e = self._inpaint_one(rgb[i], hole[i], None if guide is None else guide[min(i, len(guide) - 1)],
+                                       strategy, batch_size, return_edges)
+            results.append(res)
+            edge_list.append(e)
+        out = io.from_rgb_float(np.stack(results), image, kind, hole)
+        if not return_edges:
+            return out
+        return out, (np.stack(edge_list) if kind.batched else edge_list[0])
+
+    def inpaint_batch(self, images: Sequence[Any], masks: Sequence[Any], **kwargs: Any) -> list:
+        """``inpaint`` over pairs of (image, mask); images may differ in size and kind. Returns a list."""
+        if len(images) != len(masks):
+            raise InputError(f"{len(images)} images but {len(masks)} masks")
+        return [self.inpaint(im, m, **kwargs) for im, m in zip(images, masks)]
+
+    def __repr__(self) -> str:
+        return f"Inpainter(name={self.name!r}, config={self.config.name!r}, device={self.device})"
+
+
+@lru_cache(maxsize=1)
+def _default_inpainter() -> Inpainter:
+    return Inpainter.from_pretrained()
+
+
+def inpaint(image, mask, **kwargs: Any):
+    """One-line inpainting with the bundled default weights (loaded once and cached). See ``Inpainter.inpaint``."""
+    return _default_inpainter().inpaint(image, mask, **kwargs)

@@ -1,0 +1,279 @@
+"""The ``lbam`` command (also ``python -m lbam``).
+
+  lbam inpaint IMAGE MASK -o OUT            one image
+  lbam inpaint --images DIR --masks DIR --out DIR   a folder, masks matched by file name
+  lbam weights list                         named weights of the manifest
+  lbam train {edge,inpaint,joint} ...       train (see lbam.training)
+  lbam finetune --data DIR --out RUN        continue from pretrained weights on your images
+  lbam export RUN --out DIR                 a training run -> a weights folder
+  lbam evaluate --data DIR                  the paper's protocol, against OpenCV Telea
+  lbam convert-official --edge E --inpaint G --out DIR   the paper's published checkpoints -> safetensors
+  lbam bench                                speed and memory benchmark
+
+Bad input ends with a one-line error on stderr and exit status 2, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+from .errors import LbamError
+
+log = logging.getLogger("lbam")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+
+
+def _inpainter(args):
+    from .api import Inpainter
+
+    return Inpainter.from_pretrained(args.weights, device=args.device)
+
+
+def _pairs(images: Path, masks: Path):
+    """(image, mask) paths matched by file stem; a mask may also be named <stem>_mask.*."""
+    if not images.is_dir():
+        raise LbamError(f"--images {images} is not a folder")
+    if not masks.is_dir():
+        raise LbamError(f"--masks {masks} is not a folder")
+    by_stem = {}
+    for p in sorted(masks.iterdir()):
+        if p.suffix.lower() in IMAGE_SUFFIXES:
+            stem = p.stem[:-5] if p.stem.endswith("_mask") else p.stem
+            by_stem.setdefault(stem, p)
+    pairs, missing = [], []
+    for p in sorted(images.iterdir()):
+        if p.suffix.lower() in IMAGE_SUFFIXES:
+            (pairs.append((p, by_stem[p.stem])) if p.stem in by_stem else missing.append(p.name))
+    if not pairs:
+        raise LbamError(f"no image in {images} has a mask of the same name in {masks}")
+    if missing:
+        log.warning("%d image(s) without a mask are skipped: %s", len(missing), ", ".join(missing[:5]))
+    return pairs
+
+
+def _save_edges(edges, path: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray((np.clip(edges, 0, 1) * 255).round().astype(np.uint8)).save(path)
+
+
+def cmd_inpaint(args) -> int:
+    from .io import load_image
+
+    if args.images or args.masks or args.out:
+        if args.image or args.mask:
+            raise LbamError("give either IMAGE MASK -o OUT or --images/--masks/--out, not both")
+        if not (args.images and args.masks and args.out):
+            raise LbamError("folder mode needs --images DIR --masks DIR --out DIR")
+        jobs = [(im, m, Path(args.out) / (im.stem + ".png")) for im, m in _pairs(Path(args.images), Path(args.masks))]
+    else:
+        if not (args.image and args.mask and args.output):
+            raise LbamError("usage: lbam inpaint IMAGE MASK -o OUT (or --images DIR --masks DIR --out DIR)")
+        jobs = [(Path(args.image), Path(args.mask), Path(args.output))]
+    inp = _inpainter(args)
+    from tqdm import tqdm
+
+    failed = 0
+    for image, mask, out in tqdm(jobs, disable=len(jobs) < 2 or args.quiet, unit="image"):
+        try:
+            img = load_image(image)
+            result = inp.inpaint(img, mask, edges=args.edges, return_edges=bool(args.save_edges),
+                                 strategy=args.strategy)
+            if args.save_edges:
+                result, edges = result
+                epath = Path(args.save_edges)
+                if len(jobs) > 1:
+                    epath = epath / (image.stem + "_edges.png")
+                _save_edges(edges, epath)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            result.save(out)
+        except LbamError as e:
+            if len(jobs) == 1:
+                raise
+            failed += 1
+            log.error("%s: %s", image.name, e)
+    if failed:
+        raise LbamError(f"{failed} of {len(jobs)} images failed")
+    return 0
+
+
+def cmd_weights(args) -> int:
+    from .hub import load_manifest
+
+    m = load_manifest()
+    for name, entry in m["weights"].items():
+        mark = "*" if name == m["default"] else " "
+        where = "bundled" if entry.get("bundled") else f"hub:{entry.get('repo_id')}"
+        metrics = entry.get("metrics", {}).get("summary", "")
+        print(f"{mark} {name:28s} {entry.get('config', '?'):8s} {where:10s} {metrics}")
+    return 0
+
+
+def _train_config(args, stage: str, init: Optional[str], model: str):
+    from .training.config import make_config
+
+    return make_config(args.recipe, stage=stage, model=model, data=args.data, val=args.val, out=args.out,
+                       init=init, max_minutes=args.max_minutes, max_steps=args.max_steps, batch_size=args.batch_size,
+                       size=args.size, lr=args.lr, vgg_weights=args.vgg_weights, mask_dir=args.mask_dir,
+                       workers=args.workers, seed=args.seed, tensorboard=args.tensorboard or None)
+
+
+def cmd_train(args) -> int:
+    from .training.trainer import Trainer
+
+    cfg = _train_config(args, args.stage, args.init, args.config)
+    Trainer(cfg, resume=args.resume).run()
+    return 0
+
+
+def cmd_finetune(args) -> int:
+    from .hub import resolve
+    from .training.trainer import Trainer
+    from .weights_io import read_weights_folder
+
+    folder = resolve(args.weights)
+    config = read_weights_folder(folder)[0]
+    from .models import CONFIGS
+
+    name = next((k for k, c in CONFIGS.items() if c.mecnet == config.mecnet and c.generator == config.generator), None)
+    if name is None:
+        raise LbamError(f"weights {args.weights} have a configuration lbam does not know")
+    cfg = _train_config(args, "joint", str(folder), name)
+    Trainer(cfg, resume=args.resume).run()
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .training.export import export_run
+
+    hashes = export_run(args.run, args.out, half=args.half, ema=not args.raw)
+    for name, digest in hashes.items():
+        print(f"{digest}  {Path(args.out) / name}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .training.evaluate import evaluate_weights, format_table
+
+    result = evaluate_weights(args.weights, args.data, args.json, args.device, per_image=args.per_image)
+    print(f"weights: {result['weights']}  data: {result['data']}")
+    print(format_table(result["metrics"]))
+    return 0
+
+
+def cmd_convert(args) -> int:
+    from .convert import convert_official
+    from .weights_io import sha256_file
+
+    out = convert_official(args.edge, args.inpaint, args.out)
+    for f in sorted(Path(out).iterdir()):
+        print(f"{sha256_file(f)}  {f}")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from .benchmark import main as bench_main
+
+    return bench_main(args.bench_args)
+
+
+def _train_args(p: argparse.ArgumentParser, need_config: bool) -> None:
+    p.add_argument("--data", required=True, help="folder of training images (recursive)")
+    p.add_argument("--val", help="folder of validation images")
+    p.add_argument("--out", required=True, help="run folder (checkpoints, logs, samples)")
+    if need_config:
+        p.add_argument("--config", default="compact", help="model configuration: paper, compact, tiny")
+        p.add_argument("--init", help="start from these weights (folder, name or repo id)")
+    p.add_argument("--recipe", default="fast", choices=("fast", "paper"))
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--max-minutes", type=float)
+    p.add_argument("--max-steps", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--size", type=int, help="crop side (default 256)")
+    p.add_argument("--lr", type=float)
+    p.add_argument("--vgg-weights", help="local VGG-16 weights file for the perceptual/style losses")
+    p.add_argument("--mask-dir", help="folder of hole masks to train with (default: free-form masks)")
+    p.add_argument("--workers", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--tensorboard", action="store_true")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lbam", description="Edge-LBAM inpainting")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("inpaint", help="fill the holes of an image (or a folder of images)")
+    p.add_argument("image", nargs="?")
+    p.add_argument("mask", nargs="?", help="white (>= 128) = hole")
+    p.add_argument("-o", "--output", help="output image file")
+    p.add_argument("--images", help="folder of images")
+    p.add_argument("--masks", help="folder of masks, matched to images by file name")
+    p.add_argument("--out", help="output folder (folder mode)")
+    p.add_argument("--edges", help="an edge/sketch image steering the fill inside the hole (single image)")
+    p.add_argument("--save-edges", help="write the completed edge map here (a folder in folder mode)")
+    p.add_argument("--weights", help="weights name, folder or Hub repo id (default: bundled)")
+    p.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: CUDA when available)")
+    p.add_argument("--strategy", default="auto", choices=("auto", "crop", "resize", "full"))
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_inpaint)
+
+    p = sub.add_parser("weights", help="named weights")
+    p.add_argument("action", choices=("list",))
+    p.set_defaults(func=cmd_weights)
+
+    p = sub.add_parser("train", help="train MECNet (edge), Edge-LBAM (inpaint) or both (joint)")
+    p.add_argument("stage", choices=("edge", "inpaint", "joint"))
+    _train_args(p, need_config=True)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("finetune", help="fine-tune pretrained weights on your images (joint stage)")
+    p.add_argument("--weights", help="weights to start from (default: bundled)")
+    _train_args(p, need_config=False)
+    p.set_defaults(func=cmd_finetune)
+
+    p = sub.add_parser("export", help="training run -> weights folder")
+    p.add_argument("run")
+    p.add_argument("--out", required=True)
+    p.add_argument("--half", action="store_true", help="store float16 weights")
+    p.add_argument("--raw", action="store_true", help="export the raw weights instead of their EMA")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("evaluate", help="PSNR/SSIM/L1 per hole bucket, ours vs OpenCV Telea")
+    p.add_argument("--data", required=True)
+    p.add_argument("--weights")
+    p.add_argument("--device")
+    p.add_argument("--json", help="write the report here")
+    p.add_argument("--per-image", type=int, default=2, help="fixed crops per image")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("convert-official", help="published .pth checkpoints -> a weights folder")
+    p.add_argument("--edge", required=True, help="MECNet checkpoint (EdgeModel_gen.pth)")
+    p.add_argument("--inpaint", required=True, help="Edge-LBAM generator checkpoint (LBAM.pth)")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_convert)
+
+    p = sub.add_parser("bench", help="speed and memory benchmark (see benchmarks/)", add_help=False)
+    p.add_argument("bench_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose or args.command in ("train", "finetune") else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(message)s" if args.verbose else "%(levelname)s: %(message)s")
+    try:
+        return args.func(args)
+    except (LbamError, OSError, ValueError) as e:
+        print(f"lbam: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("lbam: interrupted", file=sys.stderr)
+        return 130

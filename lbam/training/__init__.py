@@ -1,0 +1,1 @@
+"""Training, evaluation and export of lbam weights. Never imported by the inference path."""

@@ -1,0 +1,164 @@
+"""Training and validation data: image folders, random crops, holes and Canny edges.
+
+Every sample is a dict of float32 tensors:
+  image (3, S, S) in [0, 1]; hole (1, S, S) 1 = hole; gray (1, S, S) in [0, 1];
+  edges (1, S, S) Canny of the known region only (MECNet input); edges_full (1, S, S) Canny of the whole
+  crop (the ground truth MECNet learns, and the paper's edges for the ``inpaint`` stage).
+Samples are a pure function of (seed, index): resuming at a step reproduces the same batches.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+import torch
+
+from ..edges import canny, rgb_to_gray
+from .masks import PAPER_BUCKETS, FreeFormMasks, MaskFolder
+
+log = logging.getLogger(__name__)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+
+
+def list_images(root) -> List[Path]:
+    """All image files under ``root`` (recursive, sorted); error when there are none."""
+    root = Path(root)
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise FileNotFoundError(f"no images (*{', *'.join(IMAGE_SUFFIXES)}) found under {root}")
+    return files
+
+
+def read_rgb(path: Path, max_short_side: Optional[int] = None) -> np.ndarray:
+    """Decode an image file to (H, W, 3) uint8 RGB, optionally downscaled (area) so its short side <= max_short_side."""
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise ValueError(f"cannot decode image {path}")
+    img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    if max_short_side is not None:
+        img = resize_short_side(img, max_short_side, only_down=True)
+    return img
+
+
+def resize_short_side(img: np.ndarray, short: int, only_down: bool = False) -> np.ndarray:
+    """Resize (H, W, C) so that min(H, W) == short (area filter when shrinking, cubic when enlarging)."""
+    h, w = img.shape[:2]
+    if only_down and min(h, w) <= short:
+        return img
+    s = short / min(h, w)
+    size = (max(short, round(w * s)), max(short, round(h * s)))
+    return cv2.resize(img, size, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC)
+
+
+def make_sample(rgb: np.ndarray, hole: np.ndarray, sigma: float, low: float, high: float) -> Dict[str, torch.Tensor]:
+    """Build the sample dict from an (S, S, 3) uint8 crop and an (S, S) float32 hole mask (1 = hole)."""
+    image = rgb.astype(np.float32) / 255.0
+    gray = rgb_to_gray(image)
+    known = hole < 0.5
+    edges = canny(gray, known, sigma, low, high)
+    edges_full = canny(gray, None, sigma, low, high)
+    t = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))  # noqa: E731
+    return {
+        "image": t(image.transpose(2, 0, 1)),
+        "hole": t(hole[None]),
+        "gray": t(gray[None]),
+        "edges": t(edges[None]),
+        "edges_full": t(edges_full[None]),
+    }
+
+
+class TrainImages(torch.utils.data.Dataset):
+    """Random crops of a folder of images, with holes.
+
+    Each image is decoded once and cached with its short side at ``short_side * max(scale)``. A sample
+    resizes it so the short side is ``short_side * U(scale)`` (never below ``size``), takes a random
+    ``size`` crop, flips it horizontally half the time, and draws a hole (free-form, or from ``mask_dir``).
+    Index ``i`` always gives the same sample for the same seed; the dataset is ``length`` samples long.
+    """
+
+    def __init__(self, root, size: int = 256, short_side: int = 350, scale: Tuple[float, float] = (1.0, 1.0),
+                 mask_dir=None, hole_range: Tuple[float, float] = (0.0, 0.6), seed: int = 0,
+                 canny_sigma: float = 1.5, canny_low: float = 0.1, canny_high: float = 0.2,
+                 length: int = 10**9) -> None:
+        self.files = list_images(root)
+        self.size, self.short_side, self.scale = size, short_side, scale
+        self.mask_dir, self.hole_range, self.seed, self.length = mask_dir, hole_range, seed, length
+        self.canny = (canny_sigma, canny_low, canny_high)
+        self.cache_short = max(size, int(round(short_side * max(scale))))
+        self._cache: Dict[int, np.ndarray] = {}
+        self._mask_folder = MaskFolder(mask_dir) if mask_dir else None
+
+    def __len__(self) -> int:
+        return self.length
+
+    def _image(self, k: int) -> np.ndarray:
+        if k not in self._cache:
+            self._cache[k] = read_rgb(self.files[k], self.cache_short)
+        return self._cache[k]
+
+    def __getitem__(self, i: int) -> Dict[str, torch.Tensor]:
+        rng = np.random.default_rng([self.seed, int(i)])
+        img = self._image(int(rng.integers(len(self.files))))
+        short = max(self.size, int(round(self.short_side * rng.uniform(*self.scale))))
+        if short != min(img.shape[:2]):
+            img = resize_short_side(img, short)
+        h, w = img.shape[:2]
+        y, x = int(rng.integers(h - self.size + 1)), int(rng.integers(w - self.size + 1))
+        crop = img[y:y + self.size, x:x + self.size]
+        if rng.random() < 0.5:
+            crop = crop[:, ::-1]
+        mask_seed = int(rng.integers(2**31))
+        if self._mask_folder is not None:
+            self._mask_folder.rng = np.random.default_rng(mask_seed)
+            hole = self._mask_folder.sample(self.size)
+        else:
+            hole = FreeFormMasks(mask_seed, ratio_range=self.hole_range).sample(self.size)
+        return make_sample(crop, hole, *self.canny)
+
+
+def fixed_crops(root, size: int = 256, short_side: int = 350, per_image: int = 2) -> List[np.ndarray]:
+    """Deterministic validation crops: each image resized to ``short_side``, ``per_image`` crops spread
+    evenly along its long side. Returns a list of (size, size, 3) uint8 arrays."""
+    crops = []
+    for path in list_images(root):
+        img = resize_short_side(read_rgb(path), max(size, short_side))
+        h, w = img.shape[:2]
+        for j in range(per_image):
+            t = (j + 0.5) / per_image
+            y = int(round((h - size) * (t if h > w else 0.5)))
+            x = int(round((w - size) * (t if w >= h else 0.5)))
+            crops.append(np.ascontiguousarray(img[y:y + size, x:x + size]))
+    return crops
+
+
+class ValImages(torch.utils.data.Dataset):
+    """Fixed validation set: ``fixed_crops`` x hole buckets, with seeded masks (the paper's protocol).
+
+    Sample j of bucket b uses the mask ``FreeFormMasks(seed + 1000*b + j).sample(size, bucket)``; the
+    dict also holds ``bucket`` (int index into ``buckets``).
+    """
+
+    def __init__(self, root, size: int = 256, short_side: int = 350, per_image: int = 2,
+                 buckets: Sequence[Tuple[float, float]] = PAPER_BUCKETS, seed: int = 1234,
+                 canny_sigma: float = 1.5, canny_low: float = 0.1, canny_high: float = 0.2) -> None:
+        self.crops = fixed_crops(root, size, short_side, per_image)
+        self.size, self.buckets, self.seed = size, tuple(buckets), seed
+        self.canny = (canny_sigma, canny_low, canny_high)
+
+    def __len__(self) -> int:
+        return len(self.crops) * len(self.buckets)
+
+    def __getitem__(self, i: int) -> Dict[str, torch.Tensor]:
+        b, j = divmod(int(i), len(self.crops))
+        hole = FreeFormMasks(self.seed + 1000 * b + j).sample(self.size, self.buckets[b])
+        sample = make_sample(self.crops[j], hole, *self.canny)
+        sample["bucket"] = torch.tensor(b)
+        return sample
+
+
+def collate(samples: List[Dict[str, torch.Tensor]]) -> Dict[str, torch.Tensor]:
+    """Stack a list of sample dicts into a batch dict."""
+    return {k: torch.stack([s[k] for s in samples]) for k in samples[0]}

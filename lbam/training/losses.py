@@ -1,0 +1,435 @@
+"""Training losses of Edge-LBAM and MECNet (ARCHITECTURE.md section 5).
+
+Conventions used throughout this module:
+
+* images are float tensors ``(B, 3, H, W)`` with values in ``[0, 1]``;
+* hole masks are float tensors ``(B, 1, H, W)`` with ``1 = hole`` (missing) and ``0 = known``;
+* every function returns an unweighted scalar tensor; the loss weights of the paper
+  (``1*L1 + 0.1*L_adv + 0.05*L_perc + 120*L_style`` for Edge-LBAM, ``L_adv + 10*L_fm`` for MECNet)
+  are applied by the trainer.
+
+Perceptual and style terms need an ImageNet VGG-16. lbam never downloads it and does not depend on
+torchvision: :class:`VGG16Features` re-creates ``torchvision.models.vgg16().features`` up to pool3 in
+plain torch and reads a local torchvision state-dict file (``vgg16-397923af.pth`` or a ``.safetensors``
+conversion of it). Without such a file :func:`build_vgg` returns ``None`` (with a warning) and
+:func:`perceptual_and_style` then returns zeros, i.e. the two terms are switched off.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..errors import WeightsError
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "VGG16Features",
+    "build_vgg",
+    "edge_bce",
+    "feature_matching_loss",
+    "gradient_penalty",
+    "gram",
+    "hole_l1",
+    "ns_d_loss",
+    "ns_g_loss",
+    "perceptual_and_style",
+    "perceptual_loss",
+    "style_loss",
+    "wgan_critic_loss",
+    "wgan_generator_loss",
+]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+# --------------------------------------------------------------------------------------------------
+# Reconstruction
+# --------------------------------------------------------------------------------------------------
+def hole_l1(
+    out: torch.Tensor,
+    target: torch.Tensor,
+    hole: torch.Tensor,
+    hole_weight: float = 6.0,
+    valid_weight: float = 1.0,
+) -> torch.Tensor:
+    """Hole-weighted L1 of the LBAM reference.
+
+    ``hole_weight * mean(|out - target| * hole) + valid_weight * mean(|out - target| * (1 - hole))``.
+    Both means run over *all* ``B*C*H*W`` elements (as ``nn.L1Loss`` on masked tensors does in the
+    reference), so the terms scale with the hole ratio rather than being normalised per region.
+
+    Args:
+        out: generator output ``(B, C, H, W)`` in [0, 1].
+        target: ground truth ``(B, C, H, W)`` in [0, 1].
+        hole: mask ``(B, 1, H, W)`` (or ``(B, C, H, W)``), 1 = hole.
+    Returns:
+        scalar tensor.
+    """
+    diff = (out - target).abs()
+    hole = hole.to(diff.dtype).expand_as(diff)
+    return hole_weight * (diff * hole).mean() + valid_weight * (diff * (1.0 - hole)).mean()
+
+
+# --------------------------------------------------------------------------------------------------
+# VGG-16 features (no torchvision)
+# --------------------------------------------------------------------------------------------------
+# torchvision vgg16().features up to and including pool3: (index, kind, in, out)
+_VGG_LAYOUT: Tuple[Tuple[str, int, int], ...] = (
+    ("conv", 3, 64),     # 0
+    ("relu", 0, 0),      # 1
+    ("conv", 64, 64),    # 2
+    ("relu", 0, 0),      # 3
+    ("pool", 0, 0),      # 4  pool1
+    ("conv", 64, 128),   # 5
+    ("relu", 0, 0),      # 6
+    ("conv", 128, 128),  # 7
+    ("relu", 0, 0),      # 8
+    ("pool", 0, 0),      # 9  pool2
+    ("conv", 128, 256),  # 10
+    ("relu", 0, 0),      # 11
+    ("conv", 256, 256),  # 12
+    ("relu", 0, 0),      # 13
+    ("conv", 256, 256),  # 14
+    ("relu", 0, 0),      # 15
+    ("pool", 0, 0),      # 16 pool3
+)
+_POOL_INDICES = (4, 9, 16)
+
+
+class VGG16Features(nn.Module):
+    """Frozen VGG-16 feature extractor returning the pool1, pool2 and pool3 activations.
+
+    The submodules are named ``"0"`` ... ``"16"`` exactly like ``torchvision.models.vgg16().features``,
+    so ``state_dict()`` holds ``0.weight, 0.bias, 2.*, 5.*, 7.*, 10.*, 12.*, 14.*`` with torchvision's
+    shapes and an ImageNet torchvision checkpoint loads with :meth:`from_file`. The ImageNet mean/std
+    normalisation happens inside (non-persistent buffers, not part of the state dict).
+
+    The module is frozen: parameters have ``requires_grad=False`` and it stays in eval mode even when a
+    parent calls ``.train()``. Gradients still flow to the *input*, as the perceptual loss needs.
+
+    forward(x): ``x`` is ``(B, 3, H, W)`` in [0, 1]; returns ``[pool1, pool2, pool3]`` of shapes
+    ``(B, 64, H/2, W/2)``, ``(B, 128, H/4, W/4)``, ``(B, 256, H/8, W/8)`` (floor division).
+    Randomly initialised when built directly; use :meth:`from_file` (or :func:`build_vgg`) for weights.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        for i, (kind, cin, cout) in enumerate(_VGG_LAYOUT):
+            if kind == "conv":
+                layer: nn.Module = nn.Conv2d(cin, cout, kernel_size=3, padding=1)
+            elif kind == "relu":
+                layer = nn.ReLU(inplace=False)
+            else:
+                layer = nn.MaxPool2d(kernel_size=2, stride=2)
+            self.add_module(str(i), layer)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self.freeze()
+
+    def freeze(self) -> "VGG16Features":
+        """Set ``requires_grad=False`` on every parameter and switch to eval mode."""
+        for p in self.parameters():
+            p.requires_grad_(False)
+        return super().train(False)
+
+    def train(self, mode: bool = True) -> "VGG16Features":  # noqa: D401 - keeps the extractor in eval
+        """Ignore ``mode``: the extractor always stays in eval mode."""
+        return super().train(False)
+
+    def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
+        if x.dim() != 4 or x.shape[1] != 3:
+            raise ValueError(f"VGG16Features expects (B, 3, H, W), got {tuple(x.shape)}")
+        h = (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)
+        feats: List[torch.Tensor] = []
+        for i, layer in enumerate(self.children()):
+            h = layer(h)
+            if i in _POOL_INDICES:
+                feats.append(h)
+        return feats
+
+    @classmethod
+    def from_file(cls, path: Union[str, os.PathLike], map_location: Union[str, torch.device] = "cpu") -> "VGG16Features":
+        """Build the extractor from a local VGG-16 state-dict file.
+
+        Accepts ``.safetensors`` files and torch ``.pth``/``.pt`` files; the latter are read with
+        ``torch.load(..., weights_only=True)``, so a file holding arbitrary pickled objects is refused.
+        Keys may be prefixed with ``features.`` (torchvision's full ``vgg16`` state dict, e.g.
+        ``vgg16-397923af.pth``) or bare (``0.weight``); an optional ``module.`` prefix (DataParallel)
+        and a wrapping ``{"state_dict": ...}`` are tolerated. Layers after pool3 and the classifier are
+        ignored. Raises :class:`lbam.errors.WeightsError` when the file is missing, unreadable, unsafe
+        or lacks / mis-shapes one of the 14 conv tensors.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise WeightsError(f"VGG-16 weights file not found: {path}")
+        raw = _read_state_dict(path, map_location)
+        model = cls()
+        own = model.state_dict()
+        picked: Dict[str, torch.Tensor] = {}
+        for key, value in raw.items():
+            bare = key[len("module."):] if key.startswith("module.") else key
+            if bare.startswith("features."):
+                bare = bare[len("features."):]
+            if bare in own:
+                picked[bare] = value
+        missing = sorted(set(own) - set(picked), key=_layer_order)
+        if missing:
+            raise WeightsError(f"{path}: not a VGG-16 state dict, missing {', '.join(missing)}")
+        for key, value in picked.items():
+            if tuple(value.shape) != tuple(own[key].shape):
+                raise WeightsError(
+                    f"{path}: {key} has shape {tuple(value.shape)}, expected {tuple(own[key].shape)}"
+                )
+        model.load_state_dict({k: v.to(own[k].dtype) for k, v in picked.items()}, strict=True)
+        return model.freeze()
+
+
+def _layer_order(key: str) -> Tuple[int, str]:
+    idx, _, name = key.partition(".")
+    return (int(idx) if idx.isdigit() else -1, name)
+
+
+def _read_state_dict(path: Path, map_location: Union[str, torch.device]) -> Dict[str, torch.Tensor]:
+    """Read ``path`` into a flat ``{name: tensor}`` dict without executing pickled code."""
+    try:
+        if path.suffix.lower() == ".safetensors":
+            try:
+                from safetensors.torch import load_file
+            except ImportError as exc:  # pragma: no cover - depends on the environment
+                raise WeightsError(f"{path}: reading .safetensors needs the 'safetensors' package") from exc
+            device = str(map_location) if not isinstance(map_location, str) else map_location
+            obj = load_file(str(path), device=device)
+        else:
+            obj = torch.load(str(path), map_location=map_location, weights_only=True)
+    except WeightsError:
+        raise
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, AttributeError, TypeError) as exc:
+        raise WeightsError(f"cannot read VGG-16 weights {path} safely: {type(exc).__name__}: {exc}") from exc
+    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict):
+        raise WeightsError(f"{path}: expected a state dict, found {type(obj).__name__}")
+    return {str(k): v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+
+
+def build_vgg(
+    path: Optional[Union[str, os.PathLike]],
+    device: Union[str, torch.device, None] = None,
+) -> Optional[VGG16Features]:
+    """Return the frozen VGG-16 extractor for the perceptual/style losses, or ``None``.
+
+    ``path=None`` (or an empty string) is the explicit "no VGG file" mode: a warning is logged and
+    ``None`` is returned; pass that ``None`` on to :func:`perceptual_and_style`, which then returns
+    zeros so the perceptual (x0.05) and style (x120) terms drop out of the Edge-LBAM objective.
+    A path that is given but cannot be loaded raises :class:`lbam.errors.WeightsError` (no silent
+    fallback). ``device`` moves the model after loading.
+    """
+    if path is None or str(path) == "":
+        log.warning(
+            "no VGG-16 weights file given: perceptual and style losses are disabled "
+            "(pass a torchvision vgg16-397923af.pth or .safetensors file to enable them)"
+        )
+        return None
+    model = VGG16Features.from_file(path)
+    if device is not None:
+        model = model.to(device)
+    return model
+
+
+# --------------------------------------------------------------------------------------------------
+# Perceptual and style
+# --------------------------------------------------------------------------------------------------
+def perceptual_loss(feats_a: Sequence[torch.Tensor], feats_b: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Sum over layers of the mean L1 distance between feature maps (pool1..pool3).
+
+    ``feats_a`` / ``feats_b``: equal-length lists of ``(B, C_i, H_i, W_i)`` tensors. Returns a scalar.
+    """
+    if len(feats_a) != len(feats_b):
+        raise ValueError(f"feature lists differ in length: {len(feats_a)} vs {len(feats_b)}")
+    return sum((F.l1_loss(a, b) for a, b in zip(feats_a, feats_b)), torch.zeros((), device=feats_a[0].device))
+
+
+def gram(x: torch.Tensor) -> torch.Tensor:
+    """Gram matrix ``(B, C, C)`` of features ``x`` ``(B, C, H, W)``, normalised by ``C*H*W``.
+
+    Computed in float32 (Gram products overflow easily in half precision).
+    """
+    b, c, h, w = x.shape
+    f = x.float().reshape(b, c, h * w)
+    return torch.bmm(f, f.transpose(1, 2)) / float(c * h * w)
+
+
+def style_loss(feats_a: Sequence[torch.Tensor], feats_b: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Sum over layers of the mean L1 distance between Gram matrices (see :func:`gram`). Scalar."""
+    if len(feats_a) != len(feats_b):
+        raise ValueError(f"feature lists differ in length: {len(feats_a)} vs {len(feats_b)}")
+    return sum((F.l1_loss(gram(a), gram(b)) for a, b in zip(feats_a, feats_b)), torch.zeros((), device=feats_a[0].device))
+
+
+def perceptual_and_style(
+    vgg: Optional[VGG16Features],
+    out: torch.Tensor,
+    comp: torch.Tensor,
+    target: torch.Tensor,
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Perceptual and style losses on both the raw and the composited output, as LBAM does.
+
+    ``l_perc = perceptual(vgg(out), vgg(target)) + perceptual(vgg(comp), vgg(target))`` and likewise
+    ``l_style`` with :func:`style_loss`; both unweighted (the recipe applies 0.05 and 120).
+
+    Args:
+        vgg: the extractor from :func:`build_vgg`, or ``None`` to disable both terms.
+        out: raw generator output ``(B, 3, H, W)`` in [0, 1].
+        comp: composite ``out * hole + target * (1 - hole)`` ``(B, 3, H, W)`` in [0, 1].
+        target: ground truth ``(B, 3, H, W)`` in [0, 1] (no gradient is taken through it).
+    Returns:
+        ``(l_perc, l_style)`` scalar tensors; both are constant zeros when ``vgg`` is ``None``.
+    """
+    if vgg is None:
+        zero = out.new_zeros(())
+        return zero, zero.clone()
+    b = out.shape[0]
+    with torch.no_grad():
+        f_t = [f.detach() for f in vgg(target)]
+    feats = vgg(torch.cat([out, comp], dim=0))  # one pass for both
+    f_o = [f[:b] for f in feats]
+    f_c = [f[b:] for f in feats]
+    l_perc = perceptual_loss(f_o, f_t) + perceptual_loss(f_c, f_t)
+    l_style = style_loss(f_o, f_t) + style_loss(f_c, f_t)
+    return l_perc, l_style
+
+
+# --------------------------------------------------------------------------------------------------
+# WGAN-GP (Edge-LBAM)
+# --------------------------------------------------------------------------------------------------
+def gradient_penalty(
+    critic: Callable[..., torch.Tensor],
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    *extra_inputs: torch.Tensor,
+    weight: float = 10.0,
+) -> torch.Tensor:
+    """WGAN-GP penalty ``weight * mean((||grad_x critic(x_hat, *extra)||_2 - 1)^2)``.
+
+    ``x_hat = a * real + (1 - a) * fake`` with one ``a ~ U[0, 1)`` per sample; ``fake`` is detached.
+    ``extra_inputs`` are passed to the critic unchanged (e.g. the hole mask ``(B, 1, H, W)`` of
+    :class:`~lbam.training.discriminators.TwoColumnDiscriminator`). The graph is kept
+    (``create_graph=True``) so the penalty backpropagates into the critic's parameters.
+
+    Args:
+        real, fake: ``(B, ...)`` tensors of the same shape. Returns a scalar.
+    """
+    if real.shape != fake.shape:
+        raise ValueError(f"real and fake differ in shape: {tuple(real.shape)} vs {tuple(fake.shape)}")
+    b = real.shape[0]
+    alpha = torch.rand((b,) + (1,) * (real.dim() - 1), device=real.device, dtype=real.dtype)
+    x_hat = (alpha * real.detach() + (1.0 - alpha) * fake.detach()).requires_grad_(True)
+    scores = critic(x_hat, *extra_inputs)
+    (grads,) = torch.autograd.grad(
+        outputs=scores,
+        inputs=x_hat,
+        grad_outputs=torch.ones_like(scores),
+        create_graph=True,
+        retain_graph=True,
+    )
+    norms = grads.reshape(b, -1).norm(2, dim=1)
+    return weight * ((norms - 1.0) ** 2).mean()
+
+
+def wgan_critic_loss(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
+    """Critic loss ``mean(d_fake) - mean(d_real)`` (add :func:`gradient_penalty`). Scores of any shape."""
+    return d_fake.mean() - d_real.mean()
+
+
+def wgan_generator_loss(d_fake: torch.Tensor) -> torch.Tensor:
+    """Generator adversarial loss ``-mean(d_fake)`` (weighted 0.1 in the Edge-LBAM recipe)."""
+    return -d_fake.mean()
+
+
+# --------------------------------------------------------------------------------------------------
+# Non-saturating GAN + feature matching (MECNet / EdgeConnect)
+# --------------------------------------------------------------------------------------------------
+def ns_d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """Discriminator loss ``(BCE(real, 1) + BCE(fake, 0)) / 2`` on raw logits (EdgeConnect's halving)."""
+    real = F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
+    fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+    return 0.5 * (real + fake)
+
+
+def ns_g_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    """Non-saturating generator loss ``BCE(fake, 1)`` on raw logits."""
+    return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+
+
+def feature_matching_loss(
+    real_feats: Sequence[torch.Tensor],
+    fake_feats: Sequence[torch.Tensor],
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """L1 feature matching between discriminator activations (the 5 PatchGAN layers).
+
+    Per layer the mean L1 between ``fake_feats[i]`` and ``real_feats[i].detach()``; the per-layer
+    values are averaged (``reduction="mean"``, default) or summed (``"sum"``, what EdgeConnect's code
+    does, i.e. 5x larger). The recipe weights this term by 10.
+    """
+    if len(real_feats) != len(fake_feats) or not real_feats:
+        raise ValueError(f"need equal, non-empty feature lists, got {len(real_feats)} and {len(fake_feats)}")
+    if reduction not in ("mean", "sum"):
+        raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+    total = sum(F.l1_loss(f, r.detach()) for r, f in zip(real_feats, fake_feats))
+    return total / len(real_feats) if reduction == "mean" else total
+
+
+def edge_bce(
+    pred_prob: torch.Tensor,
+    target: torch.Tensor,
+    hole: Optional[torch.Tensor] = None,
+    pos_weight: Union[None, float, str, torch.Tensor] = None,
+    eps: float = 1e-6,
+) -> torch.Tensor:
+    """Binary cross-entropy of an edge map, the cheap stand-in loss for MECNet without a GAN.
+
+    ``loss = -(w_pos * t * log p + (1 - t) * log(1 - p))`` with ``p`` clamped to ``[eps, 1 - eps]``
+    (computed in float32, safe under autocast).
+
+    Args:
+        pred_prob: predicted edge probabilities ``(B, 1, H, W)`` in [0, 1] (after the sigmoid).
+        target: edge map ``(B, 1, H, W)``, 1 = edge (soft values in [0, 1] allowed).
+        hole: optional mask ``(B, 1, H, W)``, 1 = hole; when given the loss is averaged over hole
+            pixels only (known-region edges are given to MECNet anyway); an all-known mask yields 0.
+        pos_weight: ``None`` (plain BCE), a number / tensor weighting edge pixels, or ``"balanced"``
+            to weight them by ``#non-edge / #edge`` of the (hole region of the) batch, since edges are
+            only ~5-10 % of the pixels.
+    Returns:
+        scalar tensor.
+    """
+    p = pred_prob.float().clamp(eps, 1.0 - eps)
+    t = target.float().to(p.device)
+    region = None if hole is None else hole.float().expand_as(p)
+    if pos_weight is None:
+        w_pos: Union[float, torch.Tensor] = 1.0
+    elif isinstance(pos_weight, str):
+        if pos_weight != "balanced":
+            raise ValueError(f"pos_weight must be None, a number, a tensor or 'balanced', got {pos_weight!r}")
+        with torch.no_grad():
+            tt = t if region is None else t * region
+            n_all = t.numel() if region is None else region.sum()
+            n_pos = tt.sum()
+            w_pos = ((n_all - n_pos) / n_pos.clamp(min=1.0)).clamp(min=1.0)
+    else:
+        w_pos = pos_weight
+    loss = -(w_pos * t * torch.log(p) + (1.0 - t) * torch.log1p(-p))
+    if region is None:
+        return loss.mean()
+    return (loss * region).sum() / region.sum().clamp(min=1.0)

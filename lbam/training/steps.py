@@ -1,0 +1,109 @@
+"""One optimisation step per stage: the losses of ARCHITECTURE.md section 5 (or the ``fast`` recipe's).
+
+``Networks`` holds the models, their discriminators and optimisers; ``train_step`` runs one step of the
+configured stage on a batch and returns the scalar losses for the log.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, Optional
+
+import torch
+from torch import nn
+
+from ..compose import composite, merge_edges
+from . import losses as L
+from .config import TrainConfig
+
+
+@dataclass
+class Networks:
+    mecnet: nn.Module
+    generator: nn.Module
+    opt_mecnet: torch.optim.Optimizer
+    opt_generator: torch.optim.Optimizer
+    edge_disc: Optional[nn.Module] = None
+    opt_edge_disc: Optional[torch.optim.Optimizer] = None
+    critic: Optional[nn.Module] = None
+    opt_critic: Optional[torch.optim.Optimizer] = None
+    vgg: Optional[nn.Module] = None
+
+
+def _edge_step(cfg: TrainConfig, nets: Networks, gray, edge_prob, target, hole, logs) -> torch.Tensor:
+    """MECNet loss (and its discriminator update when adversarial). Returns the MECNet loss."""
+    if cfg.edge_loss == "bce":
+        loss = L.edge_bce(edge_prob, target, hole=hole)
+        logs["edge_bce"] = loss.item()
+        return loss
+    real_in = torch.cat((target, gray), 1)
+    fake_in = torch.cat((edge_prob, gray), 1)
+    d_real, _ = nets.edge_disc(real_in)
+    d_fake, _ = nets.edge_disc(fake_in.detach())
+    d_loss = L.ns_d_loss(d_real, d_fake)
+    nets.opt_edge_disc.zero_grad(set_to_none=True)
+    d_loss.backward()
+    nets.opt_edge_disc.step()
+    g_fake, fake_feats = nets.edge_disc(fake_in)
+    with torch.no_grad():
+        _, real_feats = nets.edge_disc(real_in)
+    adv = L.ns_g_loss(g_fake)
+    fm = L.feature_matching_loss(real_feats, fake_feats)
+    logs.update(edge_d=d_loss.item(), edge_adv=adv.item(), edge_fm=fm.item())
+    return adv + cfg.edge_fm_weight * fm
+
+
+def _generator_losses(cfg: TrainConfig, nets: Networks, image, hole, out, logs) -> torch.Tensor:
+    comp = composite(image, out, hole)
+    loss = L.hole_l1(out, image, hole, cfg.l1_hole, cfg.l1_valid)
+    logs["l1"] = loss.item()
+    if nets.vgg is not None and (cfg.w_perc > 0 or cfg.w_style > 0):
+        perc, style = L.perceptual_and_style(nets.vgg, out, comp, image)
+        loss = loss + cfg.w_perc * perc + cfg.w_style * style
+        logs.update(perc=perc.item(), style=style.item())
+    if nets.critic is not None and cfg.w_adv > 0:
+        d_real = nets.critic(image, hole)
+        d_fake = nets.critic(comp.detach(), hole)
+        gp = L.gradient_penalty(nets.critic, image, comp.detach(), hole, weight=cfg.gp_weight)
+        c_loss = L.wgan_critic_loss(d_real, d_fake) + gp
+        nets.opt_critic.zero_grad(set_to_none=True)
+        c_loss.backward()
+        nets.opt_critic.step()
+        adv = L.wgan_generator_loss(nets.critic(comp, hole))
+        loss = loss + cfg.w_adv * adv
+        logs.update(critic=c_loss.item(), adv=adv.item())
+    return loss
+
+
+def train_step(cfg: TrainConfig, nets: Networks, batch: Dict[str, torch.Tensor], autocast) -> Dict[str, float]:
+    """One step of ``cfg.stage`` on ``batch`` (see data.py for its keys). Returns the logged losses."""
+    image, hole, gray = batch["image"], batch["hole"], batch["gray"]
+    edges, target = batch["edges"], batch["edges_full"]
+    logs: Dict[str, float] = {}
+    total = 0.0
+    train_edges = cfg.stage in ("edge", "joint")
+    train_gen = cfg.stage in ("inpaint", "joint")
+    with autocast():
+        if train_edges:
+            edge_prob = nets.mecnet(gray, edges, hole)
+        if train_edges:
+            total = total + _edge_step(cfg, nets, gray, edge_prob.float(), target, hole, logs)
+        if train_gen:
+            if cfg.stage == "inpaint":
+                edge = target  # the paper trains the generator on ground-truth edges first
+            else:
+                prob = edge_prob.detach() if cfg.detach_edges else edge_prob
+                edge = merge_edges(prob, edges, hole)
+            out = nets.generator(image, hole, edge).float()
+            total = total + _generator_losses(cfg, nets, image, hole, out, logs)
+    opts = ([nets.opt_mecnet] if train_edges else []) + ([nets.opt_generator] if train_gen else [])
+    for opt in opts:
+        opt.zero_grad(set_to_none=True)
+    total.backward()
+    if cfg.grad_clip > 0:
+        for model, on in ((nets.mecnet, train_edges), (nets.generator, train_gen)):
+            if on:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+    for opt in opts:
+        opt.step()
+    logs["loss"] = total.item()
+    return logs

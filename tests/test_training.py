@@ -1,0 +1,128 @@
+"""Training subpackage: masks, data, loss goes down, exact resume, evaluate, export round trip."""
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from lbam.training.config import make_config
+from lbam.training.data import TrainImages, ValImages, collate
+from lbam.training.masks import PAPER_BUCKETS, FreeFormMasks, MaskFolder, hole_ratio
+
+PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos"
+TRAIN = PHOTOS / "train" / "photo"
+VAL = PHOTOS / "val" / "photo"
+
+
+@pytest.fixture(scope="module")
+def two_images(tmp_path_factory):
+    d = tmp_path_factory.mktemp("val2")
+    for p in sorted(VAL.iterdir())[:2]:
+        shutil.copy(p, d / p.name)
+    return d
+
+
+def tiny_config(out, data, **kw):
+    base = dict(model="tiny", data=str(data), out=str(out), batch_size=2, size=128, log_every=1,
+                checkpoint_minutes=1e9, workers=0)
+    base.update(kw)
+    return make_config("fast", **base)
+
+
+@pytest.mark.parametrize("bucket", PAPER_BUCKETS)
+def test_free_form_masks_land_in_requested_bucket(bucket):
+    gen = FreeFormMasks(seed=7)
+    ratios = [hole_ratio(gen.sample(128, bucket)) for _ in range(12)]
+    assert all(bucket[0] < r <= bucket[1] for r in ratios), ratios
+
+
+def test_free_form_masks_are_seeded_and_varied():
+    a = [FreeFormMasks(3).sample(64) for _ in range(2)]
+    b = FreeFormMasks(3).sample(64)
+    assert np.array_equal(a[0], b)
+    ratios = [hole_ratio(m) for m in (FreeFormMasks(s).sample(128) for s in range(30))]
+    assert max(ratios) > 0.3 and min(ratios) < 0.2 and max(ratios) <= 0.6
+
+
+def test_mask_folder_reads_white_as_hole(tmp_path):
+    import cv2
+
+    m = np.zeros((40, 60), np.uint8)
+    m[10:20, 10:30] = 255
+    cv2.imwrite(str(tmp_path / "m.png"), m)
+    sample = MaskFolder(tmp_path).sample(80)
+    assert sample.shape == (80, 80)
+    assert 0 < sample.mean() < 0.5
+
+
+def test_train_images_are_deterministic_per_index():
+    ds = TrainImages(TRAIN, size=64, short_side=96, seed=1)
+    a, b, c = ds[5], ds[5], ds[6]
+    assert set(a) == {"image", "hole", "gray", "edges", "edges_full"}
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(a["hole"], c["hole"])
+    # no Canny edge is reported inside the hole of the known-region edges
+    assert float((a["edges"] * a["hole"]).sum()) == 0
+
+
+def test_few_steps_lower_the_loss(tmp_path):
+    from lbam.training.trainer import Trainer
+    from lbam.training.steps import train_step
+
+    torch.manual_seed(0)
+    tr = Trainer(tiny_config(tmp_path, TRAIN, lr=2e-3, edge_lr=2e-3))
+    ds = TrainImages(TRAIN, size=128, seed=0)
+    batch = collate([ds[i] for i in range(2)])
+    losses = [train_step(tr.cfg, tr.nets, batch, tr._autocast)["loss"] for _ in range(12)]
+    assert np.mean(losses[-3:]) < 0.8 * np.mean(losses[:3]), losses
+
+
+def test_resume_reproduces_the_next_step(tmp_path):
+    from lbam.training.trainer import CHECKPOINT, Trainer
+
+    a = Trainer(tiny_config(tmp_path / "a", TRAIN, max_steps=2))
+    a.run()
+    (tmp_path / "b").mkdir()
+    shutil.copy(tmp_path / "a" / CHECKPOINT, tmp_path / "b" / CHECKPOINT)
+    a.cfg.max_steps = 3
+    a.run()
+    b = Trainer(tiny_config(tmp_path / "b", TRAIN, max_steps=3), resume=True)
+    assert b.step == 2
+    b.run()
+    for name in ("mecnet", "generator", "ema_generator"):
+        sa, sb = a._modules()[name].state_dict(), b._modules()[name].state_dict()
+        assert all(torch.equal(sa[k], sb[k]) for k in sa), name
+    # and the step really changed the weights
+    first = torch.load(tmp_path / "b" / CHECKPOINT, weights_only=True)
+    assert first["step"] == 3
+
+
+def test_evaluate_runs_on_two_images(two_images):
+    from lbam.models import EdgeLBAM, MECNet, get_config
+    from lbam.training.evaluate import evaluate, format_table
+
+    cfg = get_config("tiny")
+    report = evaluate(MECNet(cfg.mecnet), EdgeLBAM(cfg.generator), two_images, cfg, per_image=1)
+    assert set(report) == {"ours", "telea"}
+    assert set(report["ours"]) == {"10-20", "20-30", "30-40", "40-50", "all"}
+    assert report["telea"]["all"]["n"] == 8
+    t = report["telea"]
+    assert t["10-20"]["psnr"] > t["40-50"]["psnr"]  # bigger holes are harder
+    assert "gain dB" in format_table(report)
+
+
+def test_export_round_trips_bit_exactly(tmp_path):
+    from lbam.api import Inpainter
+    from lbam.training.export import export_run
+    from lbam.training.trainer import CHECKPOINT, Trainer
+
+    Trainer(tiny_config(tmp_path / "run", TRAIN, max_steps=1)).run()
+    hashes = export_run(tmp_path / "run", tmp_path / "w")
+    assert set(hashes) == {"config.json", "mecnet.safetensors", "generator.safetensors"}
+    inp = Inpainter.from_pretrained(str(tmp_path / "w"), device="cpu")
+    state = torch.load(tmp_path / "run" / CHECKPOINT, weights_only=True)
+    for key, model in (("ema_mecnet", inp.mecnet), ("ema_generator", inp.generator)):
+        sd = model.state_dict()
+        assert set(sd) == set(state[key])
+        assert all(torch.equal(sd[k], state[key][k]) for k in sd), key
