@@ -54,14 +54,22 @@ def _verify(folder: Path, entry: Dict[str, Any]) -> None:
 
 
 def _offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on")
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on"):
+        return True
+    try:
+        from huggingface_hub import constants
+
+        return bool(constants.is_offline_mode()) if hasattr(constants, "is_offline_mode") else constants.HF_HUB_OFFLINE
+    except ImportError:  # pragma: no cover
+        return False
 
 
 def download(repo_id: str, revision: Optional[str] = None, cache_dir: Optional[str] = None) -> Path:
     """Fetch the three files of a weights folder from a Hub repo (or the cache); returns the snapshot folder."""
     try:
         from huggingface_hub import hf_hub_download
-        from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError
+        from huggingface_hub.errors import (EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError,
+                                            RevisionNotFoundError)
     except ImportError as e:  # pragma: no cover - huggingface_hub is a dependency
         raise WeightsError("huggingface_hub is needed to download weights: pip install huggingface-hub") from e
     paths = []
@@ -74,7 +82,11 @@ def download(repo_id: str, revision: Optional[str] = None, cache_dir: Optional[s
                                    "download it once while online or pass a local folder") from e
             raise WeightsError(f"{repo_id}: cannot download {name} (no connection to the Hub?) and it is not "
                                f"in the cache: {e}") from e
-        except (RepositoryNotFoundError, EntryNotFoundError) as e:
+        except RevisionNotFoundError as e:
+            raise WeightsError(f"{repo_id} has no revision {revision!r}") from e
+        except RepositoryNotFoundError as e:
+            raise WeightsError(f"{repo_id}: repository not found on the Hub (or private/gated: log in)") from e
+        except EntryNotFoundError as e:
             raise WeightsError(f"{repo_id}@{revision or 'main'} has no {name}: {e}") from e
         except OSError as e:
             raise WeightsError(f"{repo_id}: cannot download {name}: {e}") from e
