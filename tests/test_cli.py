@@ -1,0 +1,103 @@
+"""The `lbam` command: single image, folder mode, edges, weights list, clean errors without tracebacks."""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "ladybird.jpg"
+EXAMPLE_MASK = ROOT / "examples" / "ladybird_mask.png"
+
+
+def lbam(*args, cwd=None):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-m", "lbam", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, env=env, timeout=300)
+
+
+def assert_clean_error(proc, *words):
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = [l for l in proc.stderr.strip().splitlines() if l.strip()]
+    assert len(lines) == 1 and lines[0].startswith("lbam: error:"), proc.stderr
+    for w in words:
+        assert w in lines[0], lines[0]
+
+
+def test_inpaint_single_image_keeps_known_pixels(tmp_path):
+    out = tmp_path / "out.png"
+    proc = lbam("inpaint", EXAMPLE, EXAMPLE_MASK, "-o", out, "--save-edges", tmp_path / "edges.png")
+    assert proc.returncode == 0, proc.stderr
+    src = np.asarray(Image.open(EXAMPLE).convert("RGB"))
+    res = np.asarray(Image.open(out))
+    hole = np.asarray(Image.open(EXAMPLE_MASK)) >= 128
+    assert res.shape == src.shape
+    assert np.array_equal(res[~hole], src[~hole])
+    assert not np.array_equal(res[hole], src[hole])
+    assert Image.open(tmp_path / "edges.png").size == (src.shape[1], src.shape[0])
+
+
+def test_inpaint_folder_mode_matches_by_name(tmp_path):
+    images, masks = tmp_path / "images", tmp_path / "masks"
+    images.mkdir()
+    masks.mkdir()
+    img = Image.open(EXAMPLE).convert("RGB")
+    for name, size in (("a", (160, 100)), ("b", (200, 130))):
+        img.resize(size).save(images / f"{name}.jpg")
+        m = np.zeros(size[::-1], np.uint8)
+        m[30:60, 40:90] = 255
+        Image.fromarray(m).save(masks / (f"{name}_mask.png" if name == "b" else f"{name}.png"))
+    img.resize((50, 50)).save(images / "orphan.png")  # no mask: skipped with a warning
+    proc = lbam("inpaint", "--images", images, "--masks", masks, "--out", tmp_path / "out")
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "b.png"]
+    assert "orphan" in proc.stderr
+
+
+def test_weights_list_names_the_default():
+    proc = lbam("weights", "list")
+    assert proc.returncode == 0, proc.stderr
+    assert any(line.startswith("*") for line in proc.stdout.splitlines())
+
+
+def test_missing_image_is_a_clean_error(tmp_path):
+    assert_clean_error(lbam("inpaint", tmp_path / "nope.jpg", EXAMPLE_MASK, "-o", tmp_path / "o.png"), "nope.jpg")
+
+
+def test_mask_size_mismatch_is_a_clean_error(tmp_path):
+    Image.new("L", (10, 10), 255).save(tmp_path / "m.png")
+    assert_clean_error(lbam("inpaint", EXAMPLE, tmp_path / "m.png", "-o", tmp_path / "o.png"), "size")
+
+
+def test_truncated_image_is_a_clean_error(tmp_path):
+    data = EXAMPLE.read_bytes()
+    (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 3])
+    assert_clean_error(lbam("inpaint", tmp_path / "cut.jpg", EXAMPLE_MASK, "-o", tmp_path / "o.png"))
+
+
+def test_unknown_weights_is_a_clean_error(tmp_path):
+    proc = lbam("inpaint", EXAMPLE, EXAMPLE_MASK, "-o", tmp_path / "o.png", "--weights", "nope")
+    assert_clean_error(proc, "known")
+
+
+def test_export_and_evaluate_from_the_command_line(tmp_path):
+    from lbam.training.config import make_config
+    from lbam.training.trainer import Trainer
+
+    data = ROOT.parent / "shared" / "data" / "photos"
+    Trainer(make_config("fast", model="tiny", data=str(data / "train" / "photo"), out=str(tmp_path / "run"),
+                        batch_size=2, size=128, max_steps=1)).run()
+    proc = lbam("export", tmp_path / "run", "--out", tmp_path / "w")
+    assert proc.returncode == 0, proc.stderr
+    assert len(proc.stdout.split()) == 6  # three "sha256  path" lines
+    val = tmp_path / "val"
+    val.mkdir()
+    shutil.copy(sorted((data / "val" / "photo").iterdir())[0], val)
+    proc = lbam("evaluate", "--data", val, "--weights", tmp_path / "w", "--per-image", "1", "--json", tmp_path / "e.json")
+    assert proc.returncode == 0, proc.stderr
+    assert "40-50" in proc.stdout and (tmp_path / "e.json").exists()
