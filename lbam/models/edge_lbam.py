@@ -80,6 +80,9 @@ class EdgeLBAM(nn.Module):
         self.output_conv = nn.ConvTranspose2d(2 * c[0], 3, 4, 2, 1, bias=False)
 
     def forward(self, image: torch.Tensor, hole: torch.Tensor, edge: torch.Tensor) -> torch.Tensor:
+        h, w = image.shape[-2:]
+        if h % SIDE_MULTIPLE or w % SIDE_MULTIPLE:
+            raise ValueError(f"Edge-LBAM needs sides that are multiples of {SIDE_MULTIPLE}, got {h}x{w}")
         known = 1 - hole
         if self.config.prefill == "pyramid":
             base = pyramid_fill(image, known)

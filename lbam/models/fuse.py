@@ -1,196 +1,171 @@
 """Inference-time rewrites of MECNet and the Edge-LBAM generator that keep their outputs.
 
-``fuse_for_inference(model)`` returns an optimised deep copy of a network (the original is untouched) with
-the same ``forward`` signature and the same outputs up to float rounding (max abs difference < 1e-4 in fp32,
-eval mode). What it does, in order, each step exact in real arithmetic:
+``fuse_for_inference(model)`` returns an optimised deep copy of a network (the original is untouched): same
+class, same ``forward`` signature, same outputs up to float rounding (max abs difference < 1e-4 in fp32 against
+the original in eval mode; about 1e-6 in practice). Rewrites, each exact in real arithmetic:
 
-1. **BatchNorm folding.** In eval mode ``BN(conv(x)) = conv'(x)`` with ``W' = W * s`` (per output channel) and
-   ``b' = (b - mean) * s + beta``, ``s = gamma / sqrt(var + eps)``. Applied to every ``Conv -> BN`` pair of an
-   ``nn.Sequential`` (the ``cbl`` blocks: the mask and edge stems and the four convolutions of each edge
-   guidance block). The BatchNorms that follow a product (``conv * attention`` in the forward attention layers,
-   ``cat(skip, ConvT(d)) * map`` in the decoder) are left alone: folding them would need the skip feature to be
-   rescaled back, which costs what it saves.
-2. **Dead-branch removal.** The edge output of the last forward edge-guidance block (EG_7) and of the last
-   reverse one (EGr_6) is never read by the generator; the fused blocks skip that convolution.
-3. **Shared-input merge.** Inside an edge-guidance block, the edge branch ``CBL(e')`` and the edge output
-   ``CBL_out(e')`` read the same tensor: after folding they become one convolution with ``c_in + c_out``
-   output channels followed by one LeakyReLU, then a channel split (one larger GEMM instead of two).
-4. **Faster Gaussian attention.** ``g_A`` is evaluated with one ``exp`` instead of two
-   (the exponent's rate is selected per element first); bit-for-bit the same branch values.
-5. Optionally **channels-last** weights (``channels_last=True``), which makes the convolutions run in NHWC.
-   Off by default: on the CPUs measured (see ``benchmarks/README.md``) it did not pay for the layout changes
-   around the many small element-wise ops of this model; try it on yours with ``lbam bench``.
+1. **BatchNorm folding** (``fold_bn``). In eval mode ``BN(conv(x)) = conv'(x)`` with ``W' = W * s`` per output
+   channel and ``b' = (b - mean) * s + beta``, ``s = gamma / sqrt(var + eps)`` (computed in float64). Applied to
+   every ``Conv2d -> BatchNorm2d`` pair inside an ``nn.Sequential``: the ``cbl`` blocks of the generator (the
+   mask and edge stems, the four convolutions of every edge-guidance block; 60 BatchNorms at paper size).
+   The BatchNorms that follow a product (``conv * attention`` in the forward attention layers,
+   ``cat(skip, ConvT(d)) * map`` in the decoder) stay: folding them would need the skip feature rescaled back,
+   which costs as much as it saves. MECNet has InstanceNorm only (statistics of the input): nothing to fold.
+2. **Dead-branch removal** (``prune``). The edge output ``CBL_out(e')`` of the last forward edge-guidance block
+   (EG_7) and of the last reverse one (EGr_6) is never read by the generator; it is replaced by ``Identity``.
+3. **Channels-last weights** (``channels_last``): convolutions run in NHWC (oneDNN's preferred layout on CPU).
+   ``None`` (default) picks what measured faster on CPU: on for the Edge-LBAM generator (~1.2x), off for MECNet
+   (its InstanceNorms are slower in NHWC; ~0.9x). The output is returned in the usual contiguous layout.
 
-Parameters of the copy have ``requires_grad=False`` and the copy is in eval mode. Training-mode BatchNorm
-(batch statistics) cannot be folded: call this on models used for inference only.
+Measured and rejected (no gain on the CPU measured, see ``benchmarks/README.md``): merging the two
+convolutions that read the same edge tensor inside an edge-guidance block into one (slower in channels-last
+at batch > 1, because of the channel split), and a one-``exp`` form of the Gaussian attention (~8 % on that
+op, nothing end to end).
+
+The copy is in eval mode with ``requires_grad=False`` everywhere. Spectral normalization (MECNet trained with
+``spectral_norm=True``) is folded into plain weights first.
 """
 from __future__ import annotations
 
 import copy
-from typing import Optional, Tuple
+from typing import Optional
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from .attention import A_RANGE, MU_RANGE, SIGMA_RANGE, EdgeGuidance, GaussianAttention
-
-__all__ = ["fold_conv_bn", "fuse_for_inference", "FusedEdgeGuidance", "FastGaussianAttention"]
+__all__ = ["fold_conv_bn", "fold_batchnorm", "fuse_for_inference", "is_fused"]
 
 
 def fold_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
-    """A new Conv2d equal to ``bn(conv(x))`` with ``bn`` in eval mode (running statistics). Computed in float64."""
+    """A new Conv2d (with bias) equal to ``bn(conv(x))`` for ``bn`` in eval mode (running statistics).
+
+    The folded weights are computed in float64 and stored in ``conv``'s dtype and device.
+    """
     if not isinstance(conv, nn.Conv2d) or not isinstance(bn, nn.BatchNorm2d):
-        raise TypeError("fold_conv_bn expects (nn.Conv2d, nn.BatchNorm2d)")
+        raise TypeError(f"fold_conv_bn expects (nn.Conv2d, nn.BatchNorm2d), got ({type(conv).__name__}, "
+                        f"{type(bn).__name__})")
     if bn.running_mean is None or bn.running_var is None:
-        raise ValueError("BatchNorm without running statistics cannot be folded")
+        raise ValueError("a BatchNorm without running statistics cannot be folded")
+    if bn.num_features != conv.out_channels:
+        raise ValueError(f"BatchNorm width {bn.num_features} != conv output channels {conv.out_channels}")
     w = conv.weight.detach().double()
-    b = conv.bias.detach().double() if conv.bias is not None else torch.zeros(w.shape[0], dtype=torch.float64,
-                                                                               device=w.device)
-    gamma = bn.weight.detach().double() if bn.weight is not None else torch.ones_like(b)
-    beta = bn.bias.detach().double() if bn.bias is not None else torch.zeros_like(b)
+    n = w.shape[0]
+    b = conv.bias.detach().double() if conv.bias is not None else w.new_zeros(n)
+    gamma = bn.weight.detach().double() if bn.weight is not None else w.new_ones(n)
+    beta = bn.bias.detach().double() if bn.bias is not None else w.new_zeros(n)
     s = gamma / torch.sqrt(bn.running_var.detach().double() + bn.eps)
     fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
                       conv.dilation, conv.groups, bias=True, padding_mode=conv.padding_mode,
                       device=conv.weight.device, dtype=conv.weight.dtype)
     with torch.no_grad():
-        fused.weight.copy_((w * s.view(-1, *([1] * (w.dim() - 1)))).to(conv.weight.dtype))
-        fused.bias.copy_(((b - bn.running_mean.detach().double()) * s + beta).to(conv.weight.dtype))
+        fused.weight.copy_(w * s.view(-1, 1, 1, 1))
+        fused.bias.copy_((b - bn.running_mean.detach().double()) * s + beta)
     return fused
 
 
 def _fold_sequential(seq: nn.Sequential) -> nn.Sequential:
-    """Rebuild a Sequential with every (Conv2d, BatchNorm2d) pair replaced by one folded Conv2d."""
+    """The same Sequential with every (Conv2d, BatchNorm2d) pair replaced by one folded Conv2d."""
     mods = list(seq)
     out = []
     i = 0
     while i < len(mods):
         m = mods[i]
-        if (isinstance(m, nn.Conv2d) and i + 1 < len(mods) and isinstance(mods[i + 1], nn.BatchNorm2d)
-                and mods[i + 1].running_mean is not None):
-            out.append(fold_conv_bn(m, mods[i + 1]))
+        nxt = mods[i + 1] if i + 1 < len(mods) else None
+        if (type(m) is nn.Conv2d and isinstance(nxt, nn.BatchNorm2d) and nxt.running_mean is not None
+                and nxt.num_features == m.out_channels):
+            out.append(fold_conv_bn(m, nxt))
             i += 2
         else:
             out.append(m)
             i += 1
-    return nn.Sequential(*out)
+    return nn.Sequential(*out) if len(out) != len(mods) else seq
 
 
-def _conv_of(block: nn.Sequential) -> Tuple[nn.Conv2d, float]:
-    """(folded conv, LeakyReLU slope) of a ``cbl`` block (Conv -> BN -> LeakyReLU)."""
-    folded = _fold_sequential(block)
-    convs = [m for m in folded if isinstance(m, nn.Conv2d)]
-    acts = [m for m in folded if isinstance(m, nn.LeakyReLU)]
-    if len(folded) != 2 or len(convs) != 1 or len(acts) != 1:
-        raise ValueError(f"expected Conv -> BN -> LeakyReLU, got {block}")
-    return convs[0], float(acts[0].negative_slope)
+def fold_batchnorm(model: nn.Module) -> nn.Module:
+    """In place: fold every ``Conv2d -> BatchNorm2d`` pair of every ``nn.Sequential`` in ``model``. Returns it.
 
-
-class FusedEdgeGuidance(nn.Module):
-    """Drop-in replacement of :class:`lbam.models.attention.EdgeGuidance` with folded BatchNorms.
-
-    forward(m, e) -> (mask_out, edge_out), same values as the original block. The edge branch and the edge
-    output convolutions (same input) run as one convolution. With ``need_edge=False`` the edge output is not
-    computed and ``edge_out`` is returned as the resized edge input (for a block whose edge output is unused).
+    Only valid for inference (BatchNorm in eval mode).
     """
-
-    def __init__(self, block: EdgeGuidance, need_edge: bool = True) -> None:
-        super().__init__()
-        self.need_edge = need_edge
-        self.mask_conv, self.slope = _conv_of(block.mask_branch)
-        self.coincide, _ = _conv_of(block.coincide)
-        edge_conv, _ = _conv_of(block.edge_branch)
-        self.c_in = edge_conv.out_channels
-        if need_edge:
-            out_conv, _ = _conv_of(block.edge_out)
-            merged = nn.Conv2d(edge_conv.in_channels, edge_conv.out_channels + out_conv.out_channels, 3, padding=1,
-                               bias=True, device=edge_conv.weight.device, dtype=edge_conv.weight.dtype)
-            with torch.no_grad():
-                merged.weight.copy_(torch.cat((edge_conv.weight, out_conv.weight)))
-                merged.bias.copy_(torch.cat((edge_conv.bias, out_conv.bias)))
-            self.edge_conv = merged
-        else:
-            self.edge_conv = edge_conv
-
-    def forward(self, m: torch.Tensor, e: torch.Tensor):
-        if e.shape[-2:] != m.shape[-2:]:
-            e = F.interpolate(e, size=m.shape[-2:], mode="nearest")
-        a = F.leaky_relu(self.mask_conv(m), self.slope)
-        ge = F.leaky_relu(self.edge_conv(e), self.slope)
-        if self.need_edge:
-            g, edge_out = ge[:, : self.c_in], ge[:, self.c_in:]
-        else:
-            g, edge_out = ge, e
-        k = F.leaky_relu(self.coincide(torch.cat((g, m), dim=1)), self.slope)
-        return torch.addcmul(m, a, k), edge_out
+    for name, child in list(model.named_children()):
+        fold_batchnorm(child)
+        if isinstance(child, nn.Sequential):
+            new = _fold_sequential(child)
+            if new is not child:
+                setattr(model, name, new)
+    return model
 
 
-class FastGaussianAttention(nn.Module):
-    """g_A with one exponential: rate = sigma1 where x < mu else sigma2; left/right branches as the original."""
-
-    def __init__(self, att: GaussianAttention) -> None:
-        super().__init__()
-        self.a = nn.Parameter(att.a.detach().clone(), requires_grad=False)
-        self.mu = nn.Parameter(att.mu.detach().clone(), requires_grad=False)
-        self.sigma1 = nn.Parameter(att.sigma1.detach().clone(), requires_grad=False)
-        self.sigma2 = nn.Parameter(att.sigma2.detach().clone(), requires_grad=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        a = self.a.clamp(*A_RANGE)
-        mu = self.mu.clamp(*MU_RANGE)
-        s1 = self.sigma1.clamp(*SIGMA_RANGE)
-        s2 = self.sigma2.clamp(*SIGMA_RANGE)
-        left = x < mu
-        rate = torch.where(left, s1, s2)
-        if torch.is_grad_enabled() and x.requires_grad:  # keep autograd happy: no in-place ops
-            ex = torch.exp(-rate * (x - mu).square())
-            return torch.where(left, ex * a, 1 + (a - 1) * ex)
-        ex = torch.exp((x - mu).square_().mul_(-rate))
-        return torch.where(left, ex * a, ex.mul_(a - 1).add_(1))
-
-
-def _replace(model: nn.Module, *, fold_bn: bool, prune: bool, merge: bool, fast_attention: bool) -> None:
+def _prune_generator(model: nn.Module) -> None:
+    """Replace the unused edge outputs of the generator's last edge-guidance blocks by Identity."""
     from .edge_lbam import EdgeLBAM
 
-    last_edges = set()
-    if isinstance(model, EdgeLBAM) and prune:
-        last_edges = {id(model.forward_guidance[-1]), id(model.reverse_guidance[-1])}
-    for name, child in list(model.named_children()):
-        new = child
-        if fold_bn and isinstance(child, EdgeGuidance) and merge:
-            new = FusedEdgeGuidance(child, need_edge=id(child) not in last_edges)
-        elif fast_attention and isinstance(child, GaussianAttention):
-            new = FastGaussianAttention(child)
-        elif fold_bn and isinstance(child, nn.Sequential):
-            _replace(child, fold_bn=fold_bn, prune=prune, merge=merge, fast_attention=fast_attention)
-            new = _fold_sequential(child)
-        else:
-            _replace(child, fold_bn=fold_bn, prune=prune, merge=merge, fast_attention=fast_attention)
-        if new is not child:
-            setattr(model, name, new)
+    if isinstance(model, EdgeLBAM):
+        for blocks in (model.forward_guidance, model.reverse_guidance):
+            if len(blocks):
+                blocks[-1].edge_out = nn.Identity()
 
 
-def fuse_for_inference(model: nn.Module, *, channels_last: bool = False, fold_bn: bool = True, prune: bool = True,
-                       merge: bool = True, fast_attention: bool = True,
-                       dtype: Optional[torch.dtype] = None) -> nn.Module:
-    """An optimised deep copy of ``model`` (MECNet, EdgeLBAM or any module built from their blocks).
+_FUSED_CLASSES = {}
 
-    Same forward signature and outputs (see the module docstring for what is rewritten). The copy is in eval
-    mode with gradients off. ``channels_last`` converts 4-D weights to NHWC; ``dtype`` casts the copy's floating
-    point parameters after folding (folding itself is done in float64). The other flags switch single rewrites
-    off (for measuring them). ``merge`` requires ``fold_bn``.
+
+def _contiguous_output_class(cls):
+    """A subclass of ``cls`` whose forward returns contiguous (NCHW) tensors. Cached per class."""
+    if cls not in _FUSED_CLASSES:
+        def forward(self, *args, **kwargs):
+            out = cls.forward(self, *args, **kwargs)
+            if isinstance(out, torch.Tensor):
+                return out.contiguous()
+            if isinstance(out, tuple):
+                return tuple(o.contiguous() if isinstance(o, torch.Tensor) else o for o in out)
+            return out
+
+        _FUSED_CLASSES[cls] = type(cls.__name__, (cls,), {
+            "forward": forward,
+            "__module__": cls.__module__,
+            "__qualname__": cls.__qualname__,
+            "__doc__": cls.__doc__,
+            "_lbam_fused": True,
+        })
+    return _FUSED_CLASSES[cls]
+
+
+def default_channels_last(model: nn.Module) -> bool:
+    """The measured choice for ``channels_last=None``: True for the Edge-LBAM generator, False otherwise."""
+    from .edge_lbam import EdgeLBAM
+
+    return isinstance(model, EdgeLBAM)
+
+
+def is_fused(model: nn.Module) -> bool:
+    """Whether ``model`` came out of :func:`fuse_for_inference`."""
+    return bool(getattr(model, "_lbam_fused_flags", None))
+
+
+def fuse_for_inference(model: nn.Module, *, channels_last: Optional[bool] = None, fold_bn: bool = True,
+                       prune: bool = True) -> nn.Module:
+    """An optimised deep copy of ``model`` (MECNet, EdgeLBAM, or any module built from the same blocks).
+
+    Same class (a subclass when ``channels_last``), same forward signature, same outputs (see the module
+    docstring for the rewrites). ``channels_last=None`` applies the measured default for the model type. The
+    flags switch single rewrites off, for measuring them. The copy is in eval mode with gradients off; the
+    original is not modified.
     """
     m = copy.deepcopy(model).eval()
     if any(hasattr(mod, "weight_orig") for mod in m.modules()):
         remove = getattr(m, "remove_spectral_norm", None)
         if remove is None:
-            raise ValueError("remove spectral normalization before fusing")
+            raise ValueError("remove spectral normalization from the model before fusing it")
         remove()
-    _replace(m, fold_bn=fold_bn, prune=prune, merge=merge and fold_bn, fast_attention=fast_attention)
+    if fold_bn:
+        fold_batchnorm(m)
+    if prune:
+        _prune_generator(m)
     for p in m.parameters():
         p.requires_grad_(False)
-    if dtype is not None:
-        m = m.to(dtype)
+    if channels_last is None:
+        channels_last = default_channels_last(model)
     if channels_last:
         m = m.to(memory_format=torch.channels_last)
+        m.__class__ = _contiguous_output_class(type(m))
+    m._lbam_fused_flags = {"fold_bn": fold_bn, "prune": prune, "channels_last": bool(channels_last)}
     return m.eval()

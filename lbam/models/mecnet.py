@@ -9,6 +9,7 @@ from torch.nn.utils import spectral_norm as _spectral_norm
 from .configs import MECNetConfig
 
 SIDE_MULTIPLE = 32
+MIN_SIDE = 96  # below this the 1/8-scale map is too small for the trunk's reflect padding
 
 
 class ResidualBlock(nn.Module):
@@ -38,7 +39,7 @@ class MECNet(nn.Module):
     """Multi-scale edge completion.
 
     forward(gray (B,1,H,W) in [0,1], edges (B,1,H,W) in {0,1} Canny of the known region, hole (B,1,H,W) 1 = hole)
-    -> edge_prob (B,1,H,W) in [0,1]. Masks its inputs itself. H and W must be multiples of 32.
+    -> edge_prob (B,1,H,W) in [0,1]. Masks its inputs itself. H and W must be multiples of 32 and at least 96.
     ``spectral_norm=True`` adds the paper's spectral normalization (training; published checkpoints).
     """
 
@@ -92,6 +93,9 @@ class MECNet(nn.Module):
                 torch.nn.utils.remove_spectral_norm(m)
 
     def forward(self, gray: torch.Tensor, edges: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
+        h, w = gray.shape[-2:]
+        if h % SIDE_MULTIPLE or w % SIDE_MULTIPLE or min(h, w) < MIN_SIDE:
+            raise ValueError(f"MECNet needs sides that are multiples of {SIDE_MULTIPLE} and >= {MIN_SIDE}, got {h}x{w}")
         known = 1 - hole
         x = torch.cat((gray * known + hole, edges * known, hole), dim=1)
         f64 = self.encoder(x)

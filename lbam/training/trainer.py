@@ -74,6 +74,7 @@ class Trainer:
         else:
             self.device = torch.device("cpu")
         torch.manual_seed(cfg.seed + self.rank)
+        torch.set_flush_denormal(True)  # denormal activations slow CPU training down many times over
         self.model_config = get_config(cfg.model)
         self.step = 0
         self._build()

@@ -1,0 +1,96 @@
+"""The networks: paper parameter counts, contracts (shapes, ranges, masking), attention formulas."""
+import pytest
+import torch
+
+from lbam.models import CONFIGS, EdgeLBAM, MECNet, ModelConfig, get_config, pyramid_fill
+from lbam.models.attention import GaussianAttention, mask_update
+
+
+def n_params(m):
+    return sum(p.numel() for p in m.parameters())
+
+
+def test_paper_parameter_counts_match_the_paper():
+    cfg = get_config("paper")
+    assert round(n_params(MECNet(cfg.mecnet)) / 1e6, 2) == 16.53
+    assert round(n_params(EdgeLBAM(cfg.generator)) / 1e6, 2) == 109.94
+
+
+def test_compact_is_much_smaller_than_paper():
+    cfg = get_config("compact")
+    total = n_params(MECNet(cfg.mecnet)) + n_params(EdgeLBAM(cfg.generator))
+    assert total < 0.1 * (16.53e6 + 109.94e6)
+
+
+@pytest.mark.parametrize("name", ["tiny", "tiny-paper"])
+def test_contracts_shapes_and_ranges(name):
+    torch.manual_seed(0)
+    cfg = get_config(name)
+    mec, gen = MECNet(cfg.mecnet).eval(), EdgeLBAM(cfg.generator).eval()
+    img = torch.rand(2, 3, 128, 256)
+    hole = (torch.rand(2, 1, 128, 256) > 0.7).float()
+    edges = (torch.rand(2, 1, 128, 256) > 0.9).float()
+    with torch.no_grad():
+        prob = mec(img[:, :1], edges, hole)
+        out = gen(img, hole, prob)
+    assert prob.shape == (2, 1, 128, 256) and 0 <= prob.min() and prob.max() <= 1
+    assert out.shape == (2, 3, 128, 256) and 0 <= out.min() and out.max() <= 1
+
+
+@pytest.mark.parametrize("name", ["tiny", "tiny-paper"])
+def test_networks_ignore_what_the_hole_holds(name):
+    torch.manual_seed(0)
+    cfg = get_config(name)
+    mec, gen = MECNet(cfg.mecnet).eval(), EdgeLBAM(cfg.generator).eval()
+    img = torch.rand(1, 3, 128, 128)
+    hole = torch.zeros(1, 1, 128, 128)
+    hole[..., 30:90, 40:100] = 1
+    other = img * (1 - hole) + torch.rand_like(img) * hole
+    edges = (torch.rand(1, 1, 128, 128) > 0.9).float()
+    other_edges = edges * (1 - hole) + hole  # edges inside the hole must be ignored too
+    with torch.no_grad():
+        assert torch.equal(mec(img[:, :1], edges, hole), mec(other[:, :1], other_edges, hole))
+        e = torch.rand(1, 1, 128, 128)
+        assert torch.equal(gen(img, hole, e), gen(other, hole, e))
+
+
+def test_gaussian_attention_formula_and_clamping():
+    g = GaussianAttention((1.1, 2.0, 1.0, 1.0))
+    x = torch.tensor([0.0, 2.0, 3.0])
+    a, mu = 1.1, 2.0
+    expected = torch.tensor([a * torch.exp(torch.tensor(-4.0)).item(), 1.0 + (a - 1), 1 + (a - 1) * torch.exp(torch.tensor(-1.0)).item()])
+    assert torch.allclose(g(x), expected, atol=1e-6)
+    with torch.no_grad():
+        g.a.fill_(100.0)  # clamped to 6
+    assert torch.allclose(g(torch.tensor([2.0])), torch.tensor([6.0]))
+
+
+def test_mask_update_is_relu_to_the_power_0_8():
+    x = torch.tensor([-1.0, 0.0, 1.0, 2.0])
+    assert torch.allclose(mask_update(x), torch.tensor([0.0, 0.0, 1.0, 2.0**0.8]))
+
+
+def test_pyramid_fill_keeps_known_pixels_and_fills_smoothly():
+    img = torch.linspace(0, 1, 128).view(1, 1, 1, 128).expand(1, 3, 128, 128).contiguous()
+    known = torch.ones(1, 1, 128, 128)
+    known[..., 40:80, 40:80] = 0
+    fill = pyramid_fill(img, known)
+    assert torch.equal(fill * known, img * known)
+    assert (fill - img).abs()[..., 40:80, 40:80].mean() < 0.05  # a ramp is continued, not zeroed
+
+
+def test_side_rules_are_enforced_by_the_shapes():
+    cfg = get_config("tiny")
+    gen = EdgeLBAM(cfg.generator).eval()
+    with pytest.raises(ValueError, match="multiples of 128"):
+        gen(torch.rand(1, 3, 96, 96), torch.zeros(1, 1, 96, 96), torch.zeros(1, 1, 96, 96))
+    mec = MECNet(cfg.mecnet).eval()
+    with pytest.raises(ValueError, match="multiples of 32"):
+        mec(torch.rand(1, 1, 64, 64), torch.zeros(1, 1, 64, 64), torch.zeros(1, 1, 64, 64))
+
+
+def test_config_round_trips_through_dict():
+    for cfg in CONFIGS.values():
+        assert ModelConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match="known"):
+        get_config("huge")
