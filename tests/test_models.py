@@ -94,3 +94,14 @@ def test_config_round_trips_through_dict():
         assert ModelConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ValueError, match="known"):
         get_config("huge")
+
+
+def test_residual_generator_starts_as_its_prefill():
+    cfg = get_config("tiny")
+    gen = EdgeLBAM(cfg.generator).eval()
+    img = torch.rand(1, 3, 128, 128)
+    hole = torch.zeros(1, 1, 128, 128)
+    hole[..., 20:70, 30:90] = 1
+    with torch.no_grad():
+        out = gen(img, hole, torch.zeros_like(hole))
+    assert torch.allclose(out, pyramid_fill(img, 1 - hole).clamp(0, 1))

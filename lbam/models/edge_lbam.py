@@ -78,6 +78,9 @@ class EdgeLBAM(nn.Module):
         dec_out = [c[5], c[4], c[3], c[2], c[1], c[0]]
         self.decoder = nn.ModuleList(DecoderAttention(i, o) for i, o in zip(dec_in, dec_out))
         self.output_conv = nn.ConvTranspose2d(2 * c[0], 3, 4, 2, 1, bias=False)
+        if config.residual:
+            # start as the identity on the prefilled image: training can only improve on the prefill
+            nn.init.zeros_(self.output_conv.weight)
 
     def forward(self, image: torch.Tensor, hole: torch.Tensor, edge: torch.Tensor) -> torch.Tensor:
         h, w = image.shape[-2:]
