@@ -96,7 +96,7 @@ def test_config_round_trips_through_dict():
         get_config("huge")
 
 
-def test_residual_generator_starts_as_its_prefill():
+def test_residual_generator_starts_close_to_its_prefill():
     cfg = get_config("tiny")
     gen = EdgeLBAM(cfg.generator).eval()
     img = torch.rand(1, 3, 128, 128)
@@ -104,4 +104,5 @@ def test_residual_generator_starts_as_its_prefill():
     hole[..., 20:70, 30:90] = 1
     with torch.no_grad():
         out = gen(img, hole, torch.zeros_like(hole))
-    assert torch.allclose(out, pyramid_fill(img, 1 - hole).clamp(0, 1))
+    residual = (out - pyramid_fill(img, 1 - hole).clamp(0, 1)).abs()
+    assert 0 < residual.mean() < 0.05

@@ -11,6 +11,7 @@ from .attention import DecoderAttention, EdgeGuidance, ForwardAttention, Reverse
 from .configs import EdgeLBAMConfig
 
 SIDE_MULTIPLE = 128  # seven stride-2 layers
+RESIDUAL_INIT_SCALE = 0.1
 
 
 _BINOMIAL = (1.0, 3.0, 3.0, 1.0)
@@ -79,8 +80,10 @@ class EdgeLBAM(nn.Module):
         self.decoder = nn.ModuleList(DecoderAttention(i, o) for i, o in zip(dec_in, dec_out))
         self.output_conv = nn.ConvTranspose2d(2 * c[0], 3, 4, 2, 1, bias=False)
         if config.residual:
-            # start as the identity on the prefilled image: training can only improve on the prefill
-            nn.init.zeros_(self.output_conv.weight)
+            # start close to the identity on the prefilled image (a residual of about +-0.01) while keeping the
+            # random output directions that let the decoder features learn (an all-zero start stalls: measured)
+            with torch.no_grad():
+                self.output_conv.weight.mul_(RESIDUAL_INIT_SCALE)
 
     def forward(self, image: torch.Tensor, hole: torch.Tensor, edge: torch.Tensor) -> torch.Tensor:
         h, w = image.shape[-2:]
