@@ -45,7 +45,7 @@ class Inpainter:
     """
 
     def __init__(self, mecnet: MECNet, generator: EdgeLBAM, config: ModelConfig, *, device=None,
-                 dtype: Optional[torch.dtype] = None, name: str = "") -> None:
+                 dtype: Optional[torch.dtype] = None, name: str = "", fuse: bool = True) -> None:
         self.device = _device(device)
         if dtype not in (None, torch.float32, torch.float16, torch.bfloat16):
             raise ValueError(f"dtype must be None, torch.float32, torch.float16 or torch.bfloat16, got {dtype}")
@@ -56,6 +56,21 @@ class Inpainter:
         self.generator = generator.to(self.device).eval()
         for p in list(self.mecnet.parameters()) + list(self.generator.parameters()):
             p.requires_grad_(False)
+        # Inference runs on optimised copies with the same outputs (BatchNorm folded, dead branches pruned,
+        # channels-last where it pays; see lbam.models.fuse). ``.mecnet`` / ``.generator`` stay the reference
+        # modules that save_pretrained writes; call ``refresh()`` after changing their weights.
+        self.fuse = fuse
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Rebuild the inference copies of the networks from ``.mecnet`` and ``.generator``."""
+        if self.fuse:
+            from .models.fuse import fuse_for_inference
+
+            self._mecnet_run = fuse_for_inference(self.mecnet)
+            self._generator_run = fuse_for_inference(self.generator)
+        else:
+            self._mecnet_run, self._generator_run = self.mecnet, self.generator
 
     # ---- construction -------------------------------------------------------------------------
     @classmethod
@@ -100,7 +115,7 @@ class Inpainter:
         cfg = self.config
         edges = canny_edges(rgb_to_gray(image), hole, cfg.canny_sigma, cfg.canny_low, cfg.canny_high)
         with self._autocast():
-            out, edge = complete(self.mecnet, self.generator, image, hole, edges, guide)
+            out, edge = complete(self._mecnet_run, self._generator_run, image, hole, edges, guide)
         return out.float(), edge.float()
 
     @torch.inference_mode()

@@ -69,7 +69,7 @@ def test_output_kind_follows_input_kind(inp, photo):
     mask = blob_mask(*photo.shape[:2], [(50, 50, 90, 100)])
     pil = inp.inpaint(Image.fromarray(photo), Image.fromarray(mask))
     assert isinstance(pil, Image.Image) and pil.size == (photo.shape[1], photo.shape[0]) and pil.mode == "RGB"
-    t = torch.from_numpy(photo).permute(2, 0, 1).float()[None].repeat(2, 1, 1, 1) / 255
+    t = torch.from_numpy(photo.copy()).permute(2, 0, 1).float()[None].repeat(2, 1, 1, 1) / 255
     tout = inp.inpaint(t, torch.from_numpy(mask > 0))
     assert tout.shape == t.shape and tout.dtype == t.dtype
     keep = torch.from_numpy(mask == 0)

@@ -1,0 +1,166 @@
+"""lbam.models.fuse: the inference copy computes what the original computes."""
+import pytest
+import torch
+from torch import nn
+
+from lbam.models import EdgeLBAM, MECNet, get_config
+from lbam.models.attention import cbl
+from lbam.models.fuse import fold_batchnorm, fold_conv_bn, fuse_for_inference, is_fused
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """These are small models: one thread avoids OpenMP overhead (and oversubscription on busy machines)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _randomise_batchnorm(model: nn.Module, seed: int = 0) -> int:
+    """Give every BatchNorm non-trivial running statistics and affine parameters; returns how many."""
+    g = torch.Generator().manual_seed(seed)
+    n = 0
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                c = m.num_features
+                m.running_mean.copy_(torch.rand(c, generator=g) - 0.5)
+                m.running_var.copy_(torch.rand(c, generator=g) * 1.5 + 0.25)
+                m.weight.copy_(torch.rand(c, generator=g) + 0.5)
+                m.bias.copy_(torch.rand(c, generator=g) * 0.4 - 0.2)
+                n += 1
+    return n
+
+
+def _inputs(batch: int, side: int, seed: int = 1):
+    g = torch.Generator().manual_seed(seed)
+    image = torch.rand(batch, 3, side, side, generator=g)
+    hole = torch.zeros(batch, 1, side, side)
+    hole[:, :, side // 4: side // 2, side // 3: 3 * side // 4] = 1
+    hole[:, :, -side // 8:, : side // 5] = 1
+    edges = (torch.rand(batch, 1, side, side, generator=g) > 0.9).float() * (1 - hole)
+    return image, hole, edges
+
+
+@pytest.mark.parametrize("config", ["tiny", "tiny-paper", "compact"])
+@pytest.mark.parametrize("channels_last", [None, False, True])
+def test_fused_generator_matches_original(config, channels_last):
+    torch.manual_seed(0)
+    gen = EdgeLBAM(get_config(config).generator).eval()
+    assert _randomise_batchnorm(gen) > 0
+    image, hole, edges = _inputs(2, 128)
+    with torch.no_grad():
+        ref = gen(image, hole, edges)
+    fused = fuse_for_inference(gen, channels_last=channels_last)
+    assert isinstance(fused, EdgeLBAM) and is_fused(fused) and not fused.training
+    # the BatchNorms of the cbl blocks are gone (only those after a product remain)
+    n_bn = sum(isinstance(m, nn.BatchNorm2d) for m in gen.modules())
+    n_bn_fused = sum(isinstance(m, nn.BatchNorm2d) for m in fused.modules())
+    assert n_bn_fused == 6 + 6  # six forward-attention BNs (k = 2..7) + six decoder BNs
+    assert n_bn_fused < n_bn
+    with torch.inference_mode():
+        out = fused(image, hole, edges)
+    assert out.shape == ref.shape and out.is_contiguous()
+    assert (out - ref).abs().max().item() < 1e-4
+    # the original is untouched
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in gen.modules()) == n_bn
+    assert all(p.requires_grad for p in gen.parameters())
+    assert not any(p.requires_grad for p in fused.parameters())
+
+
+@pytest.mark.parametrize("config", ["tiny", "compact"])
+@pytest.mark.parametrize("channels_last", [None, True])
+def test_fused_mecnet_matches_original(config, channels_last):
+    torch.manual_seed(0)
+    mec = MECNet(get_config(config).mecnet).eval()
+    image, hole, edges = _inputs(2, 128)
+    gray = image.mean(1, keepdim=True)
+    with torch.no_grad():
+        ref = mec(gray, edges, hole)
+    fused = fuse_for_inference(mec, channels_last=channels_last)
+    assert isinstance(fused, MECNet)
+    with torch.inference_mode():
+        out = fused(gray, edges, hole)
+    assert (out - ref).abs().max().item() < 1e-4
+
+
+def test_fused_mecnet_with_spectral_norm_matches_original():
+    torch.manual_seed(0)
+    mec = MECNet(get_config("tiny").mecnet, spectral_norm=True)
+    image, hole, edges = _inputs(1, 128)
+    gray = image.mean(1, keepdim=True)
+    mec.train()
+    with torch.no_grad():
+        mec(gray, edges, hole)  # a power iteration, so that u and v are meaningful
+    mec.eval()
+    with torch.no_grad():
+        ref = mec(gray, edges, hole)
+    fused = fuse_for_inference(mec)
+    assert not any(hasattr(m, "weight_orig") for m in fused.modules())
+    assert any(hasattr(m, "weight_orig") for m in mec.modules())
+    with torch.inference_mode():
+        assert (fused(gray, edges, hole) - ref).abs().max().item() < 1e-4
+
+
+def test_each_rewrite_alone_is_exact():
+    torch.manual_seed(0)
+    gen = EdgeLBAM(get_config("tiny-paper").generator).eval()
+    _randomise_batchnorm(gen, seed=3)
+    image, hole, edges = _inputs(1, 128, seed=5)
+    with torch.no_grad():
+        ref = gen(image, hole, edges)
+    for flags in ({"fold_bn": True, "prune": False, "channels_last": False},
+                  {"fold_bn": False, "prune": True, "channels_last": False},
+                  {"fold_bn": False, "prune": False, "channels_last": True}):
+        with torch.inference_mode():
+            out = fuse_for_inference(gen, **flags)(image, hole, edges)
+        assert (out - ref).abs().max().item() < 1e-4, flags
+
+
+def test_fold_conv_bn_and_fold_batchnorm():
+    torch.manual_seed(0)
+    block = cbl(5, 7)
+    _randomise_batchnorm(block)
+    block.eval()
+    x = torch.randn(3, 5, 9, 11)
+    with torch.no_grad():
+        ref = block(x)
+        conv = fold_conv_bn(block[0], block[1])
+        assert conv.bias is not None
+        assert (torch.nn.functional.leaky_relu(conv(x), 0.2) - ref).abs().max() < 1e-5
+        model = nn.Sequential(nn.Sequential(*block), nn.Identity())
+        folded = fold_batchnorm(model)
+        assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
+        assert (folded(x) - ref).abs().max() < 1e-5
+    with pytest.raises(TypeError):
+        fold_conv_bn(block[1], block[0])
+
+
+@pytest.mark.parametrize("padding,dilation", [(0, 1), (3, 1), (2, 2)])
+def test_narrow_conv_matches_conv2d(padding, dilation):
+    from lbam.models.fuse import NarrowConv2d
+
+    torch.manual_seed(0)
+    conv = nn.Conv2d(12, 1, 7 if dilation == 1 else 3, padding=padding, dilation=dilation)
+    assert NarrowConv2d.applies_to(conv)
+    narrow = NarrowConv2d.from_conv(conv)
+    x = torch.randn(2, 12, 40, 33)
+    with torch.no_grad():
+        ref = conv(x)
+        out = narrow(x)
+        out_cl = narrow(x.contiguous(memory_format=torch.channels_last))
+    assert out.shape == ref.shape
+    assert (out - ref).abs().max().item() < 1e-4
+    assert (out_cl - ref).abs().max().item() < 1e-4
+    assert not NarrowConv2d.applies_to(nn.Conv2d(12, 3, 3))  # measured slower: left alone
+    assert not NarrowConv2d.applies_to(nn.Conv2d(12, 1, 3, stride=2))
+    assert not NarrowConv2d.applies_to(nn.Conv2d(12, 1, 1))
+
+
+def test_fused_mecnet_uses_narrow_output_conv():
+    from lbam.models.fuse import NarrowConv2d
+
+    fused = fuse_for_inference(MECNet(get_config("tiny").mecnet))
+    assert isinstance(fused.decoder[-1], NarrowConv2d)
+    assert not any(isinstance(m, NarrowConv2d) for m in fuse_for_inference(MECNet(), narrow_conv=False).modules())
