@@ -145,7 +145,7 @@ class Inpainter:
         return result.permute(1, 2, 0).cpu().numpy(), edges_full
 
     def inpaint(self, image, mask, *, edges=None, return_edges: bool = False, strategy: str = "auto",
-                batch_size: int = 8):
+                batch_size: int = 4):
         """Fill the holes of ``image`` given by ``mask``.
 
         image: PIL image, numpy (H,W,3) uint8 RGB or float in [0,1] (also gray, RGBA, uint16), torch (3,H,W) or
