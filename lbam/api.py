@@ -135,13 +135,13 @@ class Inpainter:
             out, edge = self._run(x, h, g)
             outs.append(out)
             edge_maps.append(edge)
-        result = tiling.paste(img_t[0].clone(), torch.cat(outs), crops, hole)
+        result = tiling.paste(img_t[0], torch.cat(outs), crops, hole)
         edges_full = None
         if want_edges:
             cfg = self.config
             known_edges = canny(rgb_to_gray(rgb), ~hole, cfg.canny_sigma, cfg.canny_low, cfg.canny_high)
             canvas = torch.from_numpy(known_edges.astype(np.float32))[None].to(dev)
-            edges_full = tiling.paste(canvas, torch.cat(edge_maps), crops, hole)[0].cpu().numpy()
+            edges_full = tiling.paste(canvas, torch.cat(edge_maps), crops, hole, inplace=True)[0].cpu().numpy()
         return result.permute(1, 2, 0).cpu().numpy(), edges_full
 
     def inpaint(self, image, mask, *, edges=None, return_edges: bool = False, strategy: str = "auto",
@@ -177,7 +177,7 @@ class Inpainter:
                                        strategy, batch_size, return_edges)
             results.append(res)
             edge_list.append(e)
-        out = io.from_rgb_float(np.stack(results), image, kind, hole)
+        out = io.from_rgb_float(results[0][None] if n == 1 else np.stack(results), image, kind, hole)
         if not return_edges:
             return out
         return out, (np.stack(edge_list) if kind.batched else edge_list[0])

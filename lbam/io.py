@@ -212,7 +212,8 @@ class ImageKind:
 
 
 def _check_float(arr: np.ndarray, what: str) -> np.ndarray:
-    """Validate a float image in [0, 1] (finite, tolerance FLOAT_TOLERANCE) -> clipped float32."""
+    """Validate a float image in [0, 1] (finite, tolerance FLOAT_TOLERANCE) -> clipped C-contiguous float32
+    (always a new array)."""
     if not np.isfinite(arr).all():
         n_nan = int(np.isnan(arr).sum())
         n_inf = int(np.isinf(arr).sum())
@@ -224,17 +225,19 @@ def _check_float(arr: np.ndarray, what: str) -> np.ndarray:
             f"{what} has float values in [{lo:.6g}, {hi:.6g}]; float images must be in [0, 1] "
             "(divide 8-bit data by 255, or pass it as uint8)"
         )
-    out = arr.astype(np.float32, copy=True)
-    np.clip(out, 0.0, 1.0, out=out)
+    out = arr.astype(np.float32, order="C", copy=True)  # C order: a transposed view comes out contiguous
+    if lo < 0.0 or hi > 1.0:
+        np.clip(out, 0.0, 1.0, out=out)
     return out
 
 
 def _numpy_image_to_float(arr: np.ndarray, what: str) -> np.ndarray:
     """(H, W), (H, W, 1|3|4) array of a supported dtype -> (H, W, 3) float32 in [0, 1]."""
-    if arr.dtype == np.uint8:
-        f = arr.astype(np.float32) / np.float32(255.0)
-    elif arr.dtype == np.uint16:
-        f = arr.astype(np.float32) / np.float32(65535.0)
+    if arr.dtype in (np.uint8, np.uint16):
+        if arr.ndim == 3 and arr.shape[2] == 4:
+            arr = arr[:, :, :3]  # drop alpha before converting, not after
+        f = arr.astype(np.float32, order="C")
+        np.divide(f, np.float32(255.0 if arr.dtype == np.uint8 else 65535.0), out=f)  # in place, same values
     elif np.issubdtype(arr.dtype, np.floating):
         f = _check_float(arr, what)
     else:
@@ -374,16 +377,17 @@ def to_rgb_float(image) -> tuple[np.ndarray, ImageKind]:
             )
         if t.numel() == 0:
             raise InputError(f"{what} is empty (shape {shape})")
+        # convert straight into (N, H, W, 3) C order: one float copy instead of a copy and a transpose
         if t.dtype == torch.uint8:
-            arr = t.detach().to("cpu").numpy().astype(np.float32) / np.float32(255.0)
+            arr = t.detach().to("cpu").numpy().transpose(0, 2, 3, 1).astype(np.float32, order="C")
+            np.divide(arr, np.float32(255.0), out=arr)
         elif t.is_floating_point():
             src = t.detach().to("cpu")
             if src.dtype not in (torch.float32, torch.float64):
                 src = src.to(torch.float32)  # float16 / bfloat16: numpy cannot hold bfloat16
-            arr = _check_float(src.numpy(), what)
+            arr = _check_float(src.numpy().transpose(0, 2, 3, 1), what)
         else:
             raise InputError(f"{what} has unsupported dtype {t.dtype}; expected float in [0, 1] or uint8")
-        arr = np.ascontiguousarray(arr.transpose(0, 2, 3, 1), dtype=np.float32)
         n, h, w = arr.shape[:3]
         return arr, ImageKind(
             kind="torch", size=(h, w), n=n, dtype=image.dtype, layout="BCHW" if batched else "CHW",
@@ -555,19 +559,30 @@ def _quantize(x: np.ndarray, dtype) -> np.ndarray:
     return x.astype(dtype)
 
 
+def _sanitize(x: np.ndarray) -> np.ndarray:
+    """Result values as float32 with NaN -> 0 and everything clipped to [0, 1].
+
+    Works in place when ``x`` is float32 already: pass a fresh array (e.g. from boolean indexing)."""
+    x = np.nan_to_num(np.asarray(x, dtype=np.float32), nan=0.0, copy=False)
+    np.clip(x, 0.0, 1.0, out=x)
+    return x
+
+
 def _paste(base: np.ndarray, result_rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
     """Copy of base (H, W) or (H, W, C) with hole pixels replaced by result (H, W, 3) in base's dtype.
 
-    Gray bases ((H, W), (H, W, 1), gray + alpha (H, W, 2)) get the luminance of the result; an
-    alpha channel (2nd of 2, 4th of 4) keeps the base's values.
+    Only the hole pixels of ``result_rgb`` are read (NaN -> 0, clipped to [0, 1]); it may be any float
+    array of that shape, non-contiguous included.  Gray bases ((H, W), (H, W, 1), gray + alpha (H, W, 2))
+    get the luminance of the result; an alpha channel (2nd of 2, 4th of 4) keeps the base's values.
     """
     out = base.copy()
+    vals = _sanitize(result_rgb[hole])  # (P, 3)
     if base.ndim == 2:
-        out[hole] = _quantize(_gray(result_rgb[hole]), base.dtype)
+        out[hole] = _quantize(_gray(vals), base.dtype)
     elif base.shape[2] in (1, 2):  # gray, gray + alpha
-        out[hole, 0] = _quantize(_gray(result_rgb[hole]), base.dtype)
+        out[hole, 0] = _quantize(_gray(vals), base.dtype)
     else:
-        out[hole, :3] = _quantize(result_rgb[hole], base.dtype)
+        out[hole, :3] = _quantize(vals, base.dtype)
     return out
 
 
@@ -624,7 +639,8 @@ def from_rgb_float(result: np.ndarray, original, kind: ImageKind, hole: np.ndarr
         raise InputError(f"result has shape {result.shape}; expected {(n, H, W, 3)} to match the input")
     if hole.shape != (n, H, W):
         raise InputError(f"hole mask has shape {hole.shape}; expected {(n, H, W)} to match the input")
-    result = np.clip(np.nan_to_num(result.astype(np.float32, copy=False), nan=0.0), 0.0, 1.0)
+    # NaN -> 0 and the clip to [0, 1] are applied to the hole pixels only (in _paste and below): the
+    # known pixels come from ``original``, so sanitising the whole float image would be wasted work.
 
     if kind.kind in ("pil", "path"):
         img = original
@@ -638,12 +654,13 @@ def from_rgb_float(result: np.ndarray, original, kind: ImageKind, hole: np.ndarr
     if kind.kind == "torch":
         torch = _torch()
         orig = original if kind.batched else original.unsqueeze(0)
-        res = torch.from_numpy(np.ascontiguousarray(result.transpose(0, 3, 1, 2)))  # (N, 3, H, W)
+        vals = torch.from_numpy(_sanitize(result[hole]))  # (P, 3) float32, hole pixels only
         if orig.dtype == torch.uint8:
-            res = torch.round(res * 255.0).clamp_(0, 255)
-        res = res.to(device=orig.device, dtype=orig.dtype)
-        m = torch.from_numpy(hole).to(orig.device)[:, None]  # (N, 1, H, W)
-        out = torch.where(m, res, orig)
+            vals = torch.round(vals * 255.0).clamp_(0, 255)
+        vals = vals.to(device=orig.device, dtype=orig.dtype)
+        m = torch.from_numpy(hole).to(orig.device)  # (N, H, W)
+        out = orig.clone()  # same layout as orig; never writes into the caller's tensor
+        out.permute(0, 2, 3, 1)[m] = vals  # (N, H, W, 3) view of out
         return out if kind.batched else out[0]
 
     raise InputError(f"unknown image kind {kind.kind!r}")

@@ -477,26 +477,70 @@ def extract_mask(
     """
     if device is None:
         device = hole.device if isinstance(hole, torch.Tensor) else "cpu"
-    m = torch.from_numpy(_as_hole_array(hole)).to(device=device, dtype=dtype)[None, None]
+    # the mask stays bool (1 byte a pixel) until each crop's window is cut out: no whole-image float copy
+    m = torch.from_numpy(_as_hole_array(hole)).to(device=device)[None, None]
     if len(crops) == 0:
-        return m.new_zeros((0, 1, 0, 0))
+        return torch.zeros((0, 1, 0, 0), dtype=dtype, device=device)
     if pad_mode not in _PAD_MODES:
         raise ValueError(f"pad_mode must be one of {_PAD_MODES}, got {pad_mode!r}")
     size = _common_size(crops)
-    return torch.cat([_resize_mask(_window(m, c.box, pad_mode), size) for c in crops])
+    return torch.cat([_resize_mask(_window(m, c.box, pad_mode).to(dtype), size) for c in crops])
 
 
-def paste(canvas: torch.Tensor, results: torch.Tensor, crops: Sequence[Crop], hole: HoleLike) -> torch.Tensor:
+def _linear_taps(n_out: int, n_in: int, start: int, stop: int):
+    """Bilinear taps of output positions ``start .. stop - 1`` when an axis of length ``n_in`` is resized to
+    ``n_out >= n_in`` the way :func:`resize` does (``F.interpolate(..., "bilinear", align_corners=False)``:
+    half-pixel centres, source clamped at 0, no antialias since the axis grows). Returns numpy arrays
+    ``(i0, i1, w1)``: source indices and the weight of ``i1`` (``i0`` gets ``1 - w1``)."""
+    scale = np.float32(n_in) / np.float32(n_out)  # torch computes the scale and the source index in float32
+    pos = np.arange(start, stop, dtype=np.float32)
+    src = np.maximum(scale * (pos + np.float32(0.5)) - np.float32(0.5), np.float32(0.0))
+    i0 = np.minimum(src.astype(np.int64), n_in - 1)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    w1 = np.clip(src - i0.astype(np.float32), np.float32(0.0), np.float32(1.0))
+    return i0, i1, w1
+
+
+def _sample_grown(result: torch.Tensor, box_size: Tuple[int, int], offset: Tuple[int, int], region: Tuple[int, int],
+                  ys: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
+    """``resize(result[None], box_size)[0][:, oy + ys, ox + xs]`` without building the resized image.
+
+    result: (C, h, w) with h <= box_size[0] and w <= box_size[1] (both axes grow or keep their size, so the
+    resize is plain bilinear). offset (oy, ox): where the sampled region starts inside the box; region (rh, rw):
+    its size; ys, xs: (P,) int64 positions inside the region. Returns (C, P).
+    """
+    (h, w), (bh, bw), (oy, ox), (rh, rw) = result.shape[-2:], box_size, offset, region
+    dev, dt = result.device, result.dtype
+    ty = [torch.from_numpy(a).to(dev) for a in _linear_taps(bh, h, oy, oy + rh)]
+    tx = [torch.from_numpy(a).to(dev) for a in _linear_taps(bw, w, ox, ox + rw)]
+    y0, y1, wy = (t[ys] for t in ty)
+    x0, x1, wx = (t[xs] for t in tx)
+    wy, wx = wy.to(dt), wx.to(dt)
+    vx = 1 - wx  # same weights and order of operations as torch's CPU kernel
+    top = result[:, y0, x0] * vx + result[:, y0, x1] * wx
+    bottom = result[:, y1, x0] * vx + result[:, y1, x1] * wx
+    return top * (1 - wy) + bottom * wy
+
+
+def paste(
+    canvas: torch.Tensor, results: torch.Tensor, crops: Sequence[Crop], hole: HoleLike, *, inplace: bool = False
+) -> torch.Tensor:
     """Write network answers back into the image, at hole pixels only.
 
     canvas: (C, H, W) or (1, C, H, W) float, the image to complete (usually the input image).
     results: (K, C, h, w), one answer per crop at the crops' working size (e.g. the generator output in [0, 1]).
     crops: the K crops the results came from.
     hole: (H, W) bool, True = hole.
+    inplace: False (default): ``canvas`` is left untouched and a new tensor is returned (one copy of the
+        canvas, made here: callers need not clone it). True: the hole pixels are written into ``canvas``
+        itself, which is returned (no copy at all); use it when the caller owns the canvas.
+
     Each result is resized back to its box (antialiased when shrinking) and copied into the canvas where the
-    box, the image and the hole overlap. Returns a new tensor shaped like ``canvas`` in its dtype; pixels outside
-    the hole are bit-identical to ``canvas``. Where boxes overlap, later crops win (plans from
-    :func:`plan_crops` never overlap).
+    box, the image and the hole overlap. Boxes the result grows into (the usual case: working size <= box
+    size on both axes) are not resized as a whole: the bilinear resize is evaluated at the box's hole pixels
+    only (same values as :func:`resize` up to float rounding). Returns a tensor shaped like ``canvas`` in its
+    dtype (with the same memory layout); pixels outside the hole are bit-identical to ``canvas``. Where boxes
+    overlap, later crops win (plans from :func:`plan_crops` never overlap).
     """
     squeeze = canvas.dim() == 3
     if squeeze:
@@ -511,16 +555,25 @@ def paste(canvas: torch.Tensor, results: torch.Tensor, crops: Sequence[Crop], ho
     hole_t = torch.from_numpy(_as_hole_array(hole)).to(canvas.device)
     if tuple(hole_t.shape) != (h, w):
         raise ValueError(f"hole shape {tuple(hole_t.shape)} does not match the canvas ({h}, {w})")
-    out = canvas.clone()
+    out = canvas if inplace else canvas.clone()
     for i, crop in enumerate(crops):
         cy0, cx0, cy1, cx1 = crop.clip(h, w)
         if cy1 <= cy0 or cx1 <= cx0:
             continue
         sel = hole_t[cy0:cy1, cx0:cx1]
+        y0, x0 = crop.box[:2]
+        res = results[i].to(device=canvas.device, dtype=canvas.dtype)
+        bh, bw = crop.box_size
+        if (bh, bw) != tuple(res.shape[-2:]) and bh >= res.shape[-2] and bw >= res.shape[-1]:
+            ys, xs = sel.nonzero(as_tuple=True)
+            if ys.numel() == 0:
+                continue
+            vals = _sample_grown(res, (bh, bw), (cy0 - y0, cx0 - x0), (cy1 - cy0, cx1 - cx0), ys, xs)
+            out[0][:, ys + cy0, xs + cx0] = vals
+            continue
         if not bool(sel.any()):
             continue
-        back = resize(results[i : i + 1].to(device=canvas.device, dtype=canvas.dtype), crop.box_size)
-        y0, x0 = crop.box[:2]
+        back = resize(res[None], crop.box_size)
         back = back[..., cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
         region = out[..., cy0:cy1, cx0:cx1]
         region.copy_(torch.where(sel, back, region))

@@ -476,3 +476,97 @@ def test_from_rgb_float_shape_checks(rgb8, hole):
         from_rgb_float(np.zeros((1, H, W + 1, 3), np.float32), rgb8, kind, hole)
     with pytest.raises(InputError, match="hole mask has shape"):
         from_rgb_float(_fill(), rgb8, kind, hole[:, :-1])
+
+
+# ------------------------------------------------------------------------------------------------
+# hole-only post-processing in from_rgb_float, fewer copies in to_rgb_float
+
+
+def _reference_from_rgb_float_torch(result, original, batched, hole):
+    """The former torch path: sanitise the whole image, then torch.where."""
+    res = np.clip(np.nan_to_num(result.astype(np.float32), nan=0.0), 0.0, 1.0)
+    orig = original if batched else original.unsqueeze(0)
+    r = torch.from_numpy(np.ascontiguousarray(res.transpose(0, 3, 1, 2)))
+    if orig.dtype == torch.uint8:
+        r = torch.round(r * 255.0).clamp_(0, 255)
+    out = torch.where(torch.from_numpy(hole)[:, None], r.to(orig.dtype), orig)
+    return out if batched else out[0]
+
+
+def _dirty_result(rng, n=1):
+    res = rng.random((n, H, W, 3)).astype(np.float32) * 1.4 - 0.2  # outside [0, 1] on purpose
+    res[:, 0, 0] = np.nan
+    res[:, 1, 1] = np.inf
+    res[:, 2, 2] = -np.inf
+    return res
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32, torch.float64, torch.float16])
+@pytest.mark.parametrize("batched", [False, True])
+def test_from_rgb_float_torch_matches_whole_image_reference(rng, dtype, batched):
+    n = 2 if batched else 1
+    base = torch.from_numpy(rng.random((n, 3, H, W)).astype(np.float32))
+    orig = (base * 255).round().to(torch.uint8) if dtype == torch.uint8 else base.to(dtype)
+    if not batched:
+        orig = orig[0]
+    res = _dirty_result(rng, n)
+    hole = rng.random((n, H, W)) < 0.5
+    hole[:, :3, :3] = True  # the NaN / inf pixels are holes
+    kind = to_rgb_float(orig)[1]
+    before = orig.clone()
+    out = from_rgb_float(res, orig, kind, hole)
+    ref = _reference_from_rgb_float_torch(res, orig, batched, hole)
+    assert out.dtype == orig.dtype and out.shape == orig.shape
+    assert torch.equal(out, ref)
+    assert torch.equal(orig, before)  # the input tensor is not written to
+
+
+@pytest.mark.parametrize("layout", ["HW", "HW1", "HW3", "HW4"])
+def test_from_rgb_float_only_hole_values_are_sanitised(rng, layout):
+    shape = {"HW": (H, W), "HW1": (H, W, 1), "HW3": (H, W, 3), "HW4": (H, W, 4)}[layout]
+    orig = rng.integers(0, 256, shape, dtype=np.uint8)
+    res = _dirty_result(rng)
+    hole = rng.random((1, H, W)) < 0.5
+    hole[0, 0, 0] = hole[0, 1, 1] = hole[0, 2, 2] = True
+    hole[0, 5, 5] = False
+    res[0, 5, 5] = np.nan  # NaN in a known pixel: must simply be ignored
+    out = from_rgb_float(res, orig, to_rgb_float(orig)[1], hole)
+    clean = np.clip(np.nan_to_num(res, nan=0.0), 0.0, 1.0)  # the former whole-image sanitising
+    ref = lio._paste(orig, clean[0], hole[0])
+    np.testing.assert_array_equal(out, ref)
+    if layout == "HW3":
+        assert out[0, 0].tolist() == [0, 0, 0] and out[1, 1].tolist() == [255, 255, 255]
+        assert out[2, 2].tolist() == [0, 0, 0]
+    known = ~hole[0]
+    np.testing.assert_array_equal(out[known], orig[known])
+
+
+def test_from_rgb_float_accepts_non_contiguous_float64_result(rng, rgb8, hole):
+    kind = to_rgb_float(rgb8)[1]
+    res_chw = rng.random((1, 3, H, W))  # float64, handed over as a (N, H, W, 3) view like api.py does
+    res = res_chw.transpose(0, 2, 3, 1)
+    out = from_rgb_float(res, rgb8, kind, hole)
+    ref = from_rgb_float(np.ascontiguousarray(res, dtype=np.float32), rgb8, kind, hole)
+    np.testing.assert_array_equal(out, ref)
+
+
+def test_to_rgb_float_values_unchanged_by_fewer_copies(rng):
+    rgba = rng.integers(0, 256, (H, W, 4), dtype=np.uint8)
+    arr, _ = to_rgb_float(rgba)
+    np.testing.assert_array_equal(arr[0], rgba[:, :, :3].astype(np.float32) / np.float32(255.0))
+    assert arr.flags.c_contiguous and arr.dtype == np.float32
+    rgba16 = rng.integers(0, 65536, (H, W, 4), dtype=np.uint16)
+    np.testing.assert_array_equal(to_rgb_float(rgba16)[0][0], rgba16[:, :, :3].astype(np.float32) / np.float32(65535.0))
+    t8 = torch.from_numpy(rng.integers(0, 256, (2, 3, H, W), dtype=np.uint8))
+    arr, _ = to_rgb_float(t8)
+    np.testing.assert_array_equal(arr, t8.numpy().transpose(0, 2, 3, 1).astype(np.float32) / np.float32(255.0))
+    assert arr.flags.c_contiguous
+    tf = torch.from_numpy(rng.random((3, H, W)))  # float64
+    arr, _ = to_rgb_float(tf)
+    np.testing.assert_array_equal(arr[0], tf.numpy().transpose(1, 2, 0).astype(np.float32))
+    assert arr.flags.c_contiguous and not np.shares_memory(arr, tf.numpy())
+    tf32 = torch.rand(3, H, W)
+    arr, _ = to_rgb_float(tf32)
+    assert not np.shares_memory(arr, tf32.numpy())  # always a new array
+    noisy = torch.full((3, H, W), 1.0005)
+    assert float(to_rgb_float(noisy)[0].max()) == 1.0  # tolerated noise still clipped

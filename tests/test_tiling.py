@@ -302,3 +302,99 @@ def test_batched():
     assert list(batched([], 3)) == []
     with pytest.raises(ValueError):
         list(batched([1], 0))
+
+
+# ------------------------------------------------------------------ paste: hole-only sampling of grown boxes
+
+
+def _reference_paste(canvas, results, crops, hole):
+    """The former paste: every result resized to its full box (F.interpolate), then copied at hole pixels."""
+    out = canvas.clone()
+    h, w = canvas.shape[-2:]
+    hole_t = torch.from_numpy(np.asarray(hole, bool))
+    for i, crop in enumerate(crops):
+        cy0, cx0, cy1, cx1 = crop.clip(h, w)
+        if cy1 <= cy0 or cx1 <= cx0:
+            continue
+        bh, bw = crop.box_size
+        r = results[i : i + 1]
+        if (bh, bw) != tuple(r.shape[-2:]):
+            r = F.interpolate(r, size=(bh, bw), mode="bilinear", align_corners=False,
+                              antialias=bh < r.shape[-2] or bw < r.shape[-1])
+        y0, x0 = crop.box[:2]
+        back = r[0, :, cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
+        region = out[:, cy0:cy1, cx0:cx1]
+        region.copy_(torch.where(hole_t[cy0:cy1, cx0:cx1], back, region))
+    return out
+
+
+PASTE_CASES = [
+    # (image shape, box, working size)
+    ((300, 400), (0, 0, 300, 400), (128, 256)),  # "resize": grows on both axes, aspect changes
+    ((300, 400), (-40, 50, 216, 306), (128, 128)),  # box sticks out at the top
+    ((300, 400), (100, 250, 356, 506), (100, 77)),  # bottom right outside, odd factors
+    ((300, 400), (10, 20, 266, 276), (256, 256)),  # same size: copied as is
+    ((300, 400), (10, 20, 266, 276), (256, 100)),  # one axis kept, one grown
+    ((300, 400), (0, 0, 300, 400), (384, 512)),  # shrinks: antialiased full resize path
+    ((300, 400), (0, 0, 300, 400), (512, 256)),  # shrinks on one axis only
+    ((37, 41), (-100, -100, 156, 156), (32, 32)),  # box much larger than the image
+    ((5, 7), (0, 0, 5, 7), (1, 1)),  # a 1-pixel result
+]
+
+
+@pytest.mark.parametrize("shape, box, size", PASTE_CASES)
+def test_paste_matches_full_resize_reference(shape, box, size):
+    rng = np.random.default_rng(7)
+    hole = rng.random(shape) < 0.3
+    canvas = torch.from_numpy(rng.random((3,) + shape, dtype=np.float32))
+    crops = [Crop(box, size)]
+    results = torch.from_numpy(rng.random((1, 3) + size, dtype=np.float32))
+    ref = _reference_paste(canvas, results, crops, hole)
+    out = paste(canvas, results, crops, hole)
+    hole_t = torch.from_numpy(hole)
+    assert torch.equal(out[:, ~hole_t], canvas[:, ~hole_t])  # outside the hole: bit-identical
+    assert float((out - ref).abs().max()) <= 1e-5  # far within 1/255
+    assert torch.equal(torch.round(out * 255), torch.round(ref * 255)) or \
+        float((torch.round(out * 255) - torch.round(ref * 255)).abs().max()) <= 1
+
+
+def test_paste_several_crops_matches_reference():
+    rng = np.random.default_rng(3)
+    hole = np.zeros((700, 900), bool)
+    hole[50:120, 60:200] = True
+    hole[400:690, 500:890] = rng.random((290, 390)) < 0.5
+    crops = [Crop((0, 0, 256, 256), TRAIN), Crop((300, 450, 800, 950), TRAIN), Crop((-20, 300, 280, 400), TRAIN)]
+    canvas = torch.from_numpy(rng.random((1, 3, 700, 900), dtype=np.float32))
+    results = torch.from_numpy(rng.random((len(crops), 3, TRAIN, TRAIN), dtype=np.float32))
+    ref = _reference_paste(canvas[0], results, crops, hole)
+    out = paste(canvas, results, crops, hole)
+    assert out.shape == canvas.shape
+    assert float((out[0] - ref).abs().max()) <= 1e-5
+
+
+def test_paste_inplace_and_copy_semantics():
+    rng = np.random.default_rng(5)
+    hole = rng.random((64, 80)) < 0.2
+    crops = plan_crops(hole, 32, strategy="resize", resize_max_side=32, multiple=16)
+    results = torch.rand(len(crops), 3, *crops[0].size)
+    # channels-last memory, like the HWC numpy image api.py wraps
+    canvas = torch.from_numpy(rng.random((64, 80, 3), dtype=np.float32)).permute(2, 0, 1)
+    before = canvas.clone()
+    out = paste(canvas, results, crops, hole)  # default: a new tensor, the canvas untouched
+    assert torch.equal(canvas, before) and out.data_ptr() != canvas.data_ptr()
+    assert out.stride() == canvas.stride()  # memory layout kept
+    same = paste(canvas, results, crops, hole, inplace=True)  # written into the canvas itself
+    assert same.data_ptr() == canvas.data_ptr()
+    assert torch.equal(canvas, out) and not torch.equal(canvas, before)
+
+
+def test_paste_float64_canvas_and_grown_path_dtype():
+    hole = np.zeros((50, 60), bool)
+    hole[10:30, 20:50] = True
+    crops = [Crop((0, 0, 50, 60), (16, 32))]
+    canvas = torch.rand(3, 50, 60, dtype=torch.float64)
+    results = torch.rand(1, 3, 16, 32)
+    out = paste(canvas, results, crops, hole)
+    assert out.dtype == torch.float64
+    ref = _reference_paste(canvas, results.double(), crops, hole)
+    assert float((out - ref).abs().max()) <= 1e-5  # taps are computed in float32
