@@ -81,12 +81,14 @@ class Inpainter:
 
     @classmethod
     def from_pretrained(cls, name_or_path: Optional[str] = None, *, device=None, dtype: Optional[torch.dtype] = None,
-                        revision: Optional[str] = None, cache_dir: Optional[str] = None) -> "Inpainter":
+                        revision: Optional[str] = None, cache_dir: Optional[str] = None,
+                        fuse: bool = True) -> "Inpainter":
         """Load weights: None = the bundled default; a name from ``weights_manifest.json``; a local weights
         folder; or a Hugging Face Hub repo id (``owner/name``, cached, ``revision``, ``HF_HUB_OFFLINE``).
 
         device: "cpu", "cuda", ... (default: CUDA when available). dtype: None / torch.float32 for full
         precision, torch.float16 or torch.bfloat16 to run the networks under autocast (CUDA).
+        fuse: run optimised copies of the networks (same outputs; see lbam.models.fuse).
         """
         folder = hub.resolve(name_or_path, revision=revision, cache_dir=cache_dir)
         config, mec_sd, gen_sd, meta = read_weights_folder(folder)
@@ -97,7 +99,7 @@ class Inpainter:
         except RuntimeError as e:
             raise WeightsError(f"weights in {folder} do not fit configuration {config.name!r}: {e}") from None
         name = str(name_or_path) if name_or_path is not None else hub.load_manifest()["default"]
-        return cls(mecnet, generator, config, device=device, dtype=dtype, name=name)
+        return cls(mecnet, generator, config, device=device, dtype=dtype, name=name, fuse=fuse)
 
     def save_pretrained(self, directory, extra: Optional[dict] = None) -> dict:
         """Write a weights folder that :meth:`from_pretrained` reads back; returns {file: sha256}."""

@@ -126,3 +126,15 @@ def test_export_round_trips_bit_exactly(tmp_path):
         sd = model.state_dict()
         assert set(sd) == set(state[key])
         assert all(torch.equal(sd[k], state[key][k]) for k in sd), key
+
+
+def test_init_from_a_named_weight_starts_from_those_weights(tmp_path):
+    from lbam.api import Inpainter
+    from lbam.hub import load_manifest
+    from lbam.training.trainer import Trainer
+
+    name = load_manifest()["default"]
+    tr = Trainer(make_config("fast", model="compact", data=str(TRAIN), out=str(tmp_path), init=name))
+    ref = Inpainter.from_pretrained(name, device="cpu", fuse=False).generator.state_dict()
+    got = tr._modules()["generator"].state_dict()
+    assert all(torch.equal(got[k], ref[k]) for k in ref)

@@ -88,7 +88,9 @@ class Trainer:
         cfg, mc = self.cfg, self.model_config
         mecnet, generator = MECNet(mc.mecnet), EdgeLBAM(mc.generator)
         if cfg.init:
-            init_cfg, mec_sd, gen_sd, _ = read_weights_folder(cfg.init)
+            from ..hub import resolve
+
+            init_cfg, mec_sd, gen_sd, _ = read_weights_folder(resolve(cfg.init))
             if init_cfg.mecnet != mc.mecnet or init_cfg.generator != mc.generator:
                 raise ValueError(f"--init weights are configuration {init_cfg.name!r}, the run is {mc.name!r}")
             mecnet.load_state_dict(mec_sd)
