@@ -42,17 +42,23 @@ def _quantize(x: torch.Tensor) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def run_batches(mecnet, generator, dataset, device, batch_size: int = 8, gt_edges: bool = False):
-    """Yield (batch, ours) over the dataset: ours (B,3,H,W) composited, 8-bit quantised, on CPU."""
+def predict(mecnet, generator, batch, device, gt_edges: bool = False):
+    """(composited result (B,3,H,W), edge map used (B,1,H,W)) for a data batch, networks in eval mode.
+    gt_edges: feed the generator the Canny edges of the whole crop (the ``inpaint`` stage) instead of MECNet's."""
     mecnet.eval()
     generator.eval()
+    image, hole = batch["image"].to(device), batch["hole"].to(device)
+    if gt_edges:
+        edge = batch["edges_full"].to(device)
+        return composite(image, generator(image, hole, edge), hole), edge
+    return complete(mecnet, generator, image, hole, batch["edges"].to(device))
+
+
+def run_batches(mecnet, generator, dataset, device, batch_size: int = 8, gt_edges: bool = False):
+    """Yield (batch, ours) over the dataset: ours (B,3,H,W) composited, 8-bit quantised, on CPU."""
     for s in range(0, len(dataset), batch_size):
         batch = collate([dataset[i] for i in range(s, min(s + batch_size, len(dataset)))])
-        image, hole = batch["image"].to(device), batch["hole"].to(device)
-        if gt_edges:
-            out = composite(image, generator(image, hole, batch["edges_full"].to(device)), hole)
-        else:
-            out, _ = complete(mecnet, generator, image, hole, batch["edges"].to(device))
+        out, _ = predict(mecnet, generator, batch, device, gt_edges)
         yield batch, _quantize(out.float()).cpu()
 
 
@@ -116,15 +122,8 @@ def save_samples(mecnet, generator, data, config: ModelConfig, device, path: Pat
                    canny_low=config.canny_low, canny_high=config.canny_high)
     idx = np.linspace(0, len(ds) - 1, num=min(n, len(ds))).astype(int)
     batch = collate([ds[int(i)] for i in idx])
-    image, hole = batch["image"].to(device), batch["hole"].to(device)
-    with torch.inference_mode():
-        mecnet.eval()
-        generator.eval()
-        if gt_edges:
-            edge = batch["edges_full"].to(device)
-            out = composite(image, generator(image, hole, edge), hole)
-        else:
-            out, edge = complete(mecnet, generator, image, hole, batch["edges"].to(device))
+    image, hole = batch["image"], batch["hole"]
+    out, edge = predict(mecnet, generator, batch, device, gt_edges)
     rows = []
     for i in range(len(idx)):
         masked = image[i] * (1 - hole[i]) + hole[i]

@@ -85,7 +85,6 @@ def train_step(cfg: TrainConfig, nets: Networks, batch: Dict[str, torch.Tensor],
     with autocast():
         if train_edges:
             edge_prob = nets.mecnet(gray, edges, hole)
-        if train_edges:
             total = total + _edge_step(cfg, nets, gray, edge_prob.float(), target, hole, logs)
         if train_gen:
             if cfg.stage == "inpaint":
