@@ -138,3 +138,14 @@ def test_init_from_a_named_weight_starts_from_those_weights(tmp_path):
     ref = Inpainter.from_pretrained(name, device="cpu", fuse=False).generator.state_dict()
     got = tr._modules()["generator"].state_dict()
     assert all(torch.equal(got[k], ref[k]) for k in ref)
+
+
+def test_validation_logs_buckets_and_writes_a_sample_grid(tmp_path, two_images):
+    import csv
+
+    from lbam.training.trainer import Trainer
+
+    Trainer(tiny_config(tmp_path, TRAIN, val=str(two_images), max_steps=1, val_every=1, val_per_image=1)).run()
+    rows = list(csv.DictReader((tmp_path / "val_log.csv").open()))
+    assert rows and {"ours_10-20_psnr", "telea_40-50_ssim"} <= set(rows[0])
+    assert (tmp_path / "samples" / "step_0000001.png").stat().st_size > 0
