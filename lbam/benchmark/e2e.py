@@ -1,0 +1,141 @@
+"""End-to-end section: ``Inpainter.inpaint`` vs OpenCV Telea, one fresh subprocess per case.
+
+The subprocess runs ``python -m lbam.benchmark --worker SPEC`` (see :func:`lbam.benchmark.runner.main`), which
+calls :func:`_e2e_worker`.
+"""
+from __future__ import annotations
+
+import copy
+import gc
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
+
+from .inputs import synthetic_image, synthetic_mask
+from .options import Options
+from .timing import _median, _ratio, current_rss_bytes, peak_rss_bytes, reset_peak_rss, time_interleaved
+
+
+def _load_inpainter(weights: Optional[str], device: str = "cpu", dtype=None):
+    from ..api import Inpainter
+
+    if weights and weights.startswith("random:"):
+        return Inpainter.from_config(weights.split(":", 1)[1], device=device, dtype=dtype)
+    try:
+        return Inpainter.from_pretrained(weights, device=device, dtype=dtype)
+    except Exception as e:  # the bundled weights may be missing in a development checkout
+        if weights is not None:
+            raise
+        print(f"lbam bench: default weights unavailable ({e}); using random compact weights", file=sys.stderr)
+        return Inpainter.from_config("compact", device=device, dtype=dtype)
+
+
+def _fused_inpainter(inp):
+    """A shallow copy of ``inp`` whose networks went through fuse_for_inference; None if ``inp`` already runs
+    fused networks (Inpainter(fuse=True), the default since api.py adopted it)."""
+    from ..models.fuse import fuse_for_inference, is_fused
+
+    run_mec, run_gen = getattr(inp, "_mecnet_run", None), getattr(inp, "_generator_run", None)
+    if run_gen is not None and is_fused(run_gen) and is_fused(run_mec):
+        return None
+    if is_fused(inp.generator) and is_fused(inp.mecnet):
+        return None
+    other = copy.copy(inp)
+    other.mecnet = fuse_for_inference(inp.mecnet)
+    other.generator = fuse_for_inference(inp.generator)
+    if run_gen is not None:
+        other._mecnet_run, other._generator_run = other.mecnet, other.generator
+    return other
+
+
+def _e2e_worker(spec: dict) -> dict:
+    """One end-to-end case, run in a fresh process so that its memory peak is its own."""
+    import cv2
+    import torch
+
+    if spec.get("threads"):
+        torch.set_num_threads(int(spec["threads"]))
+    from .. import tiling
+
+    w, h, ratio, seed = spec["width"], spec["height"], spec["hole"], spec["seed"]
+    image = synthetic_image(h, w, seed=seed)
+    hole = synthetic_mask(h, w, ratio, seed=seed + 17)
+    mask = hole.astype(np.uint8) * 255
+    inp = _load_inpainter(spec.get("weights"))
+    fused = _fused_inpainter(inp)
+    try:
+        strategy = tiling.choose_strategy(hole, inp.config.train_size)
+        n_crops = len(tiling.plan_crops(hole, inp.config.train_size))
+    except Exception:  # tiling's helpers are optional for the benchmark
+        strategy, n_crops = None, None
+    # warm-up on a small image: one-time initialisation (oneDNN, allocator) is not part of the case
+    small = synthetic_image(256, 320, seed=seed + 1)
+    small_mask = np.zeros((256, 320), np.uint8)
+    small_mask[100:140, 120:200] = 255
+    for obj in (inp, fused):
+        if obj is not None:
+            obj.inpaint(small, small_mask)
+    cv2.inpaint(small, small_mask, 3, cv2.INPAINT_TELEA)
+    gc.collect()
+
+    exact = True
+    runners = {
+        "lbam": lambda: inp.inpaint(image, mask),
+        "telea": lambda: cv2.inpaint(image, mask, 3, cv2.INPAINT_TELEA),
+    }
+    if fused is not None:
+        runners["lbam_fused"] = lambda: fused.inpaint(image, mask)
+    rss_before = current_rss_bytes()
+    peaks, first = {}, {}
+    for name in ("lbam", "lbam_fused", "telea"):
+        if name not in runners:
+            continue
+        gc.collect()
+        exact = reset_peak_rss() and exact
+        t0 = time.perf_counter()
+        runners[name]()
+        first[name] = time.perf_counter() - t0
+        peaks[name] = peak_rss_bytes()
+    times = time_interleaved(runners, int(spec["repeats"]), warmup=0)
+    lbam_med, telea_med = _median(times["lbam"]), _median(times["telea"])
+    fused_med = _median(times.get("lbam_fused", []))
+    return dict(
+        width=w, height=h, hole_target=ratio, hole_ratio=float(hole.mean()), weights=inp.name,
+        config=inp.config.name, strategy=strategy, n_crops=n_crops,
+        lbam_median_s=lbam_med, lbam_first_call_s=first["lbam"], lbam_times_s=times["lbam"],
+        lbam_fused_median_s=fused_med, lbam_fused_times_s=times.get("lbam_fused", []),
+        telea_median_s=telea_med, telea_times_s=times["telea"],
+        ratio_vs_telea=_ratio(lbam_med, telea_med), fused_ratio_vs_telea=_ratio(fused_med, telea_med),
+        rss_before_bytes=rss_before, peak_rss_bytes=peaks["lbam"],
+        peak_rss_delta_bytes=None if rss_before is None or peaks["lbam"] is None else peaks["lbam"] - rss_before,
+        fused_peak_rss_bytes=peaks.get("lbam_fused") if exact else None,
+        telea_peak_rss_bytes=peaks["telea"] if exact else None,
+        peak_measured_exactly=exact,
+    )
+
+
+def _e2e_section(opts: Options, log) -> List[dict]:
+    records = []
+    root = str(Path(__file__).resolve().parents[2])
+    env = dict(os.environ)
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    for w, h in opts.sizes:
+        for ratio in opts.holes:
+            spec = dict(width=w, height=h, hole=ratio, seed=opts.seed, repeats=opts.e2e_repeats,
+                        threads=opts.threads, weights=opts.weights)
+            log(f"end to end: {w}x{h}, {ratio:.0%} hole (subprocess)")
+            with tempfile.TemporaryDirectory() as tmp:
+                out = Path(tmp) / "result.json"
+                cmd = [sys.executable, "-m", "lbam.benchmark", "--worker", json.dumps(dict(spec, out=str(out)))]
+                proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+                if proc.returncode != 0 or not out.exists():
+                    raise RuntimeError(f"end-to-end worker failed for {w}x{h} @ {ratio}:\n{proc.stderr[-4000:]}")
+                records.append(json.loads(out.read_text()))
+    return records

@@ -1,0 +1,98 @@
+"""GPU section: fp32 / fp16 / bf16 latency, PSNR against fp32, and ``inpaint`` end to end."""
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import numpy as np
+
+from .e2e import _fused_inpainter, _load_inpainter
+from .inputs import _crop_batch, _networks, synthetic_image, synthetic_mask
+from .options import Options
+from .timing import _median, time_interleaved
+
+
+def _psnr(a, b) -> Optional[float]:
+    mse = float(((a.float() - b.float()) ** 2).mean())
+    return None if mse == 0 else 10 * math.log10(1.0 / mse)
+
+
+def gpu_section(opts: Options, log, device: str = "cuda") -> dict:
+    """The GPU measurements; ``device`` can be "cpu" (for tests of this code path only)."""
+    import torch
+
+    from ..compose import complete
+    from ..models.fuse import fuse_for_inference
+
+    empty = dict(available=False, reason=None, device_name=None, records=[], psnr=[], end_to_end=[])
+    if device == "cuda" and not torch.cuda.is_available():
+        return dict(empty, reason="CUDA is not available")
+    is_cuda = device.startswith("cuda")
+    sync = torch.cuda.synchronize if is_cuda else None
+    dtypes = {"float32": None, "float16": torch.float16, "bfloat16": torch.bfloat16}
+    if is_cuda and not torch.cuda.is_bf16_supported():
+        dtypes.pop("bfloat16")
+    out = dict(empty, available=True, device_name=torch.cuda.get_device_name() if is_cuda else device)
+    nmax = max(opts.gpu_batch_sizes)
+    configs = [opts.reference_config] + ([opts.default_config] if opts.default_config != opts.reference_config
+                                         else [])
+    for name in configs:
+        cfg, mec, gen = _networks(name)
+        if name == opts.default_config and not opts.quick:
+            try:  # trained weights make the PSNR meaningful
+                inp = _load_inpainter(opts.weights, device="cpu")
+                if inp.config.name == name:
+                    mec, gen = inp.mecnet, inp.generator
+            except Exception:
+                pass
+        fmec = fuse_for_inference(mec.to(device))
+        fgen = fuse_for_inference(gen.to(device))
+        image, hole, edges = _crop_batch(opts, nmax, cfg, device=device)
+        outputs = {}
+        for dname, dt in dtypes.items():
+            def ctx(dt=dt):
+                import contextlib
+
+                return torch.autocast(device.split(":")[0], dtype=dt) if dt is not None else contextlib.nullcontext()
+
+            cases = {}
+            for b in opts.gpu_batch_sizes:
+                a = (image[:b], hole[:b], edges[:b])
+
+                def run(a=a, ctx=ctx, b=b, dname=dname):
+                    with torch.inference_mode(), ctx():
+                        res = complete(fmec, fgen, *a)[0]
+                    if b == nmax:
+                        outputs[dname] = res.float()
+
+                cases[b] = run
+            for b, fn in cases.items():
+                if is_cuda:
+                    torch.cuda.reset_peak_memory_stats()
+                t = time_interleaved({b: fn}, opts.repeats, warmup=1, sync=sync)[b]
+                peak = torch.cuda.max_memory_allocated() if is_cuda else None
+                med = _median(t)
+                out["records"].append(dict(config=name, dtype=dname, batch=b, median_s=med, per_crop_s=med / b,
+                                           crops_per_s=b / med, peak_memory_bytes=peak, times_s=t))
+                log(f"gpu: {name} {dname} batch {b}: {med / b * 1000:.1f} ms/crop")
+        ref = outputs["float32"]
+        holes = hole[:nmax].expand_as(ref) > 0.5
+        for dname in dtypes:
+            if dname == "float32":
+                continue
+            o = outputs[dname]
+            out["psnr"].append(dict(config=name, dtype=dname, psnr_db=_psnr(o, ref),
+                                    psnr_hole_db=_psnr(o[holes], ref[holes]),
+                                    max_abs_diff=float((o - ref).abs().max())))
+    for w, h in opts.sizes:
+        for ratio in opts.holes:
+            image = synthetic_image(h, w, seed=opts.seed)
+            mask = synthetic_mask(h, w, ratio, seed=opts.seed + 17).astype(np.uint8) * 255
+            for dname, dt in dtypes.items():
+                inp = _load_inpainter(opts.weights, device=device, dtype=dt)
+                fused = _fused_inpainter(inp) or inp
+                t = time_interleaved({0: lambda: fused.inpaint(image, mask)}, opts.e2e_repeats, warmup=1,
+                                     sync=sync)[0]
+                out["end_to_end"].append(dict(width=w, height=h, hole_target=ratio, dtype=dname,
+                                              median_s=_median(t), times_s=t))
+    return out
