@@ -11,7 +11,6 @@ import contextlib
 import logging
 import warnings
 from functools import lru_cache
-from pathlib import Path
 from typing import Any, List, Optional, Sequence, Tuple, Union
 
 import numpy as np

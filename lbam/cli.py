@@ -15,7 +15,6 @@ Bad input ends with a one-line error on stderr and exit status 2, never a traceb
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path

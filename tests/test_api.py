@@ -1,5 +1,4 @@
 """Inpainter: offline default, any size with exact known pixels, kinds, strategies, edges, errors."""
-import warnings
 from pathlib import Path
 
 import numpy as np

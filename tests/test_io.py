@@ -2,7 +2,6 @@
 
 import io as _io
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest

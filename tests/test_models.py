@@ -57,7 +57,7 @@ def test_networks_ignore_what_the_hole_holds(name):
 def test_gaussian_attention_formula_and_clamping():
     g = GaussianAttention((1.1, 2.0, 1.0, 1.0))
     x = torch.tensor([0.0, 2.0, 3.0])
-    a, mu = 1.1, 2.0
+    a = 1.1
     expected = torch.tensor([a * torch.exp(torch.tensor(-4.0)).item(), 1.0 + (a - 1), 1 + (a - 1) * torch.exp(torch.tensor(-1.0)).item()])
     assert torch.allclose(g(x), expected, atol=1e-6)
     with torch.no_grad():

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from lbam.training.config import make_config
-from lbam.training.data import TrainImages, ValImages, collate
+from lbam.training.data import TrainImages, collate
 from lbam.training.masks import PAPER_BUCKETS, FreeFormMasks, MaskFolder, hole_ratio
 
 PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos"
