@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import List, Optional
 
 from .errors import LbamError
+from .io import IMAGE_SUFFIXES
 
 log = logging.getLogger("lbam")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
 
 def _inpainter(args):

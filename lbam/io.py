@@ -66,6 +66,7 @@ from PIL import Image, ImageOps
 from .errors import InputError
 
 __all__ = [
+    "IMAGE_SUFFIXES",
     "MAX_PIXELS",
     "FLOAT_TOLERANCE",
     "ImageKind",
@@ -79,6 +80,9 @@ __all__ = [
 #: 2**27 is about 134 megapixels (e.g. 11585 x 11585); it is below Pillow's own hard limit
 #: (2 * ``Image.MAX_IMAGE_PIXELS``, about 179 megapixels by default), so this value decides.
 MAX_PIXELS = 2**27
+
+#: File name suffixes treated as images when a folder is read (CLI folder mode, training data, mask folders).
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
 #: How far outside [0, 1] float pixel values may stray (then clipped) before it is an error.
 FLOAT_TOLERANCE = 1e-3

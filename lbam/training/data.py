@@ -17,10 +17,10 @@ import numpy as np
 import torch
 
 from ..edges import canny, rgb_to_gray
+from ..io import IMAGE_SUFFIXES
 from .masks import PAPER_BUCKETS, FreeFormMasks, MaskFolder
 
 log = logging.getLogger(__name__)
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
 
 def list_images(root) -> List[Path]:

@@ -14,8 +14,9 @@ from typing import List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
+from ..io import IMAGE_SUFFIXES
+
 PAPER_BUCKETS: Tuple[Tuple[float, float], ...] = ((0.1, 0.2), (0.2, 0.3), (0.3, 0.4), (0.4, 0.5))
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
 
 def hole_ratio(mask: np.ndarray) -> float:
