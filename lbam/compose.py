@@ -29,13 +29,10 @@ def complete(mecnet, generator, image: torch.Tensor, hole: torch.Tensor, edges: 
 
     image (B,3,H,W) in [0,1] (hole pixels ignored); hole (B,1,H,W) {0,1}, 1 = hole; edges (B,1,H,W) {0,1},
     Canny of the known region. guide: optional (B,1,H,W) user edge map in [0,1] that replaces MECNet's
-    prediction inside the hole where it is given (values >= 0; pass NaN-free tensors; negative = no guide).
+    prediction inside the hole (MECNet is then not run).
     Returns (composited result (B,3,H,W) in [0,1], merged edge map (B,1,H,W) in [0,1]).
     """
-    gray = rgb_to_gray(image)
-    edge_prob = mecnet(gray, edges, hole)
-    if guide is not None:
-        edge_prob = torch.where(guide >= 0, guide, edge_prob)
+    edge_prob = guide if guide is not None else mecnet(rgb_to_gray(image), edges, hole)
     edge = merge_edges(edge_prob, edges, hole)
     out = generator(image, hole, edge)
     return composite(image, out, hole), edge
