@@ -89,8 +89,8 @@ class Inpainter:
         precision, torch.float16 or torch.bfloat16 to run the networks under autocast (CUDA).
         fuse: run optimised copies of the networks (same outputs; see lbam.models.fuse).
         """
-        folder = hub.resolve(name_or_path, revision=revision, cache_dir=cache_dir)
-        config, mec_sd, gen_sd, meta = read_weights_folder(folder)
+        folder, checked = hub.locate(name_or_path, revision=revision, cache_dir=cache_dir)
+        config, mec_sd, gen_sd, meta = read_weights_folder(folder, verify=not checked)
         mecnet, generator = MECNet(config.mecnet), EdgeLBAM(config.generator)
         try:
             mecnet.load_state_dict({k: v.float() for k, v in mec_sd.items()})

@@ -18,7 +18,7 @@ import re
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 from .errors import WeightsError
 from .weights_io import CONFIG_FILE, GENERATOR_FILE, MECNET_FILE, sha256_file
@@ -99,6 +99,14 @@ def download(repo_id: str, revision: Optional[str] = None, cache_dir: Optional[s
 def resolve(name_or_path: Optional[str] = None, revision: Optional[str] = None,
             cache_dir: Optional[str] = None) -> Path:
     """Local weights folder for a manifest name, a folder path or a Hub repo id (None = the default)."""
+    return locate(name_or_path, revision, cache_dir)[0]
+
+
+def locate(name_or_path: Optional[str] = None, revision: Optional[str] = None,
+           cache_dir: Optional[str] = None) -> Tuple[Path, bool]:
+    """``(folder, checked)``: the folder :func:`resolve` returns, and whether its weight files were just checked
+    against the manifest's sha256 digests (manifest names: True; folders and Hub repo ids: False), so that the
+    caller need not hash them a second time."""
     manifest = load_manifest()
     name = manifest["default"] if name_or_path is None else os.fspath(name_or_path)
     entry = manifest["weights"].get(name)
@@ -108,13 +116,14 @@ def resolve(name_or_path: Optional[str] = None, revision: Optional[str] = None,
         else:
             folder = download(entry["repo_id"], revision or entry.get("revision"), cache_dir)
         _verify(folder, entry)
-        return folder
+        listed = {Path(f["path"]).name for f in entry.get("files", [])}
+        return folder, set(WEIGHT_FILES) <= listed
     path = Path(name).expanduser()
     if path.is_dir():
-        return path
+        return path, False
     if path.exists():
         raise WeightsError(f"{path} is a file; a weights folder (config.json + *.safetensors) is expected")
     if _REPO_ID.match(name) and not name.startswith((".", "/")):
-        return download(name, revision, cache_dir)
+        return download(name, revision, cache_dir), False
     raise WeightsError(f"unknown weights {name!r}: not a folder, not a Hub repo id, and not a known name "
                        f"(known: {', '.join(known_names())})")

@@ -256,6 +256,32 @@ def test_bundled_default(weights, tmp_path, monkeypatch):
         hub.resolve(None)
 
 
+def test_from_pretrained_hashes_each_weight_file_once(weights, tmp_path, monkeypatch, manifest):
+    import lbam.weights_io as wio
+
+    root = tmp_path / "pkg"
+    shutil.copytree(weights["bundled"], root / "weights" / "tiny")
+    monkeypatch.setattr(hub, "package_root", lambda: root)
+    hashed = []
+
+    def counting(path, _real=sha256_file):
+        hashed.append(Path(path).name)
+        return _real(path)
+
+    monkeypatch.setattr(hub, "sha256_file", counting)
+    monkeypatch.setattr(wio, "sha256_file", counting)
+    Inpainter.from_pretrained(device="cpu")  # manifest name: checked against the manifest only
+    assert sorted(hashed) == sorted(FILES)
+    assert hub.locate(None) == (root / "weights" / "tiny", True)
+    hashed.clear()
+    Inpainter.from_pretrained(str(weights["v1"]), device="cpu")  # a folder: checked against its config.json
+    assert sorted(hashed) == sorted((MECNET_FILE, GENERATOR_FILE))
+    assert hub.locate(str(weights["v1"])) == (weights["v1"], False)
+    # an entry that lists only some files leaves the rest to config.json's digests
+    manifest["weights"]["tiny-bundled"]["files"] = manifest["weights"]["tiny-bundled"]["files"][:2]
+    assert hub.locate(None)[1] is False
+
+
 def test_unknown_name_lists_known_names():
     with pytest.raises(WeightsError) as info:
         Inpainter.from_pretrained("no-such-weights", device="cpu")

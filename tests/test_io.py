@@ -9,6 +9,7 @@ import torch
 from PIL import Image
 
 import lbam.io as lio
+import lbam.io.results
 from lbam.errors import InputError, LbamError
 from lbam.io import ImageKind, from_rgb_float, load_image, to_hole_mask, to_rgb_float
 
@@ -531,7 +532,7 @@ def test_from_rgb_float_only_hole_values_are_sanitised(rng, layout):
     res[0, 5, 5] = np.nan  # NaN in a known pixel: must simply be ignored
     out = from_rgb_float(res, orig, to_rgb_float(orig)[1], hole)
     clean = np.clip(np.nan_to_num(res, nan=0.0), 0.0, 1.0)  # the former whole-image sanitising
-    ref = lio._paste(orig, clean[0], hole[0])
+    ref = lbam.io.results._paste(orig, clean[0], hole[0])
     np.testing.assert_array_equal(out, ref)
     if layout == "HW3":
         assert out[0, 0].tolist() == [0, 0, 0] and out[1, 1].tolist() == [255, 255, 255]

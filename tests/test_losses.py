@@ -63,6 +63,20 @@ def test_hole_l1_zero_when_equal():
     assert L.hole_l1(x, x.clone(), hole).item() == 0.0
 
 
+def test_hole_mse_squares_the_errors_with_the_same_weights():
+    target = torch.zeros(1, 3, 4, 4)
+    hole = torch.zeros(1, 1, 4, 4)
+    hole[..., :1, :] = 1.0  # 25 % hole
+    out = torch.full((1, 3, 4, 4), 0.5)  # squared error 0.25 everywhere
+    assert L.hole_mse(out, target, hole).item() == pytest.approx(0.25 * (6 * 0.25 + 0.75))
+    torch.manual_seed(0)
+    out = torch.rand(2, 3, 8, 8)
+    hole = (torch.rand(2, 1, 8, 8) > 0.5).float()
+    # with one weight everywhere it is the plain mean squared error
+    assert L.hole_mse(out, target.new_zeros(2, 3, 8, 8), hole, 1.0, 1.0).item() == pytest.approx(
+        out.square().mean().item())
+
+
 # ------------------------------------------------------------------------------------ VGG
 def test_vgg_layout_matches_torchvision():
     vgg = L.VGG16Features()

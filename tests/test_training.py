@@ -78,6 +78,21 @@ def test_few_steps_lower_the_loss(tmp_path):
     assert np.mean(losses[-3:]) < 0.8 * np.mean(losses[:3]), losses
 
 
+def test_pixel_loss_l2_trains_and_is_logged(tmp_path):
+    from lbam.training.trainer import Trainer
+    from lbam.training.steps import train_step
+
+    with pytest.raises(ValueError, match="pixel_loss"):
+        tiny_config(tmp_path, TRAIN, pixel_loss="l3")
+    torch.manual_seed(0)
+    tr = Trainer(tiny_config(tmp_path, TRAIN, stage="inpaint", pixel_loss="l2", lr=1e-2))
+    ds = TrainImages(TRAIN, size=128, seed=0)
+    batch = collate([ds[i] for i in range(2)])
+    logs = [train_step(tr.cfg, tr.nets, batch, tr._autocast) for _ in range(10)]
+    assert "l2" in logs[0] and "l1" not in logs[0]
+    assert logs[-1]["l2"] < 0.7 * logs[0]["l2"], [r["l2"] for r in logs]
+
+
 def test_resume_reproduces_the_next_step(tmp_path):
     from lbam.training.trainer import CHECKPOINT, Trainer
 

@@ -41,6 +41,7 @@ class TrainConfig:
     # generator loss weights (ARCHITECTURE.md section 5)
     l1_hole: float = 6.0
     l1_valid: float = 1.0
+    pixel_loss: str = "l1"  # "l1" (the paper) or "l2" (hole-weighted squared error, what PSNR measures)
     w_adv: float = 0.0
     w_perc: float = 0.0
     w_style: float = 0.0
@@ -65,6 +66,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.stage not in STAGES:
             raise ValueError(f"stage must be one of {STAGES}, got {self.stage!r}")
+        if self.pixel_loss not in ("l1", "l2"):
+            raise ValueError(f"pixel_loss must be 'l1' or 'l2', got {self.pixel_loss!r}")
         if self.edge_loss not in ("bce", "gan"):
             raise ValueError(f"edge_loss must be 'bce' or 'gan', got {self.edge_loss!r}")
         self.scale, self.betas = tuple(self.scale), tuple(self.betas)

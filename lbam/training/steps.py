@@ -54,8 +54,9 @@ def _edge_step(cfg: TrainConfig, nets: Networks, gray, edge_prob, target, hole, 
 
 def _generator_losses(cfg: TrainConfig, nets: Networks, image, hole, out, logs) -> torch.Tensor:
     comp = composite(image, out, hole)
-    loss = L.hole_l1(out, image, hole, cfg.l1_hole, cfg.l1_valid)
-    logs["l1"] = loss.item()
+    pixel = L.hole_l1 if cfg.pixel_loss == "l1" else L.hole_mse
+    loss = pixel(out, image, hole, cfg.l1_hole, cfg.l1_valid)
+    logs[cfg.pixel_loss] = loss.item()
     if nets.vgg is not None and (cfg.w_perc > 0 or cfg.w_style > 0):
         perc, style = L.perceptual_and_style(nets.vgg, out, comp, image)
         loss = loss + cfg.w_perc * perc + cfg.w_style * style

@@ -1,0 +1,37 @@
+"""Crop planning, extraction and pasting so that any image size can be inpainted.
+
+The networks were trained on 256 x 256 crops; the Edge-LBAM generator needs sides that are multiples of 128
+(MECNet: multiples of 32). This module turns an image of any size plus its hole into network-sized inputs and
+puts the answers back:
+
+1. :func:`plan_crops` looks at the hole (a bool array (H, W), True = hole) and returns a list of :class:`Crop`
+   (a box in image coordinates plus the working size the network sees);
+2. :func:`extract` / :func:`extract_mask` cut every box (reflect-padding where a box leaves the image) and
+   resize it to its working size; the results stack into one batch (see :func:`batched`);
+3. :func:`paste` resizes each network answer back to its box and writes it into the image at hole pixels only.
+   Pixels outside the hole are never modified.
+
+Everything here is plain numpy / torch with no learned parameters. Coordinates are half-open: a box
+``(y0, x0, y1, x1)`` covers rows ``y0 .. y1 - 1`` and columns ``x0 .. x1 - 1``.
+
+Modules: :mod:`~lbam.tiling.plan` (step 1) and :mod:`~lbam.tiling.crops` (steps 2-3, padding, batching); this
+package re-exports their public names.
+"""
+from __future__ import annotations
+
+from .crops import batched, extract, extract_mask, pad_to_multiple, paste, resize, unpad
+from .plan import STRATEGIES, Crop, choose_strategy, plan_crops
+
+__all__ = [
+    "STRATEGIES",
+    "Crop",
+    "batched",
+    "choose_strategy",
+    "extract",
+    "extract_mask",
+    "pad_to_multiple",
+    "paste",
+    "plan_crops",
+    "resize",
+    "unpad",
+]
