@@ -137,10 +137,13 @@ def test_fold_conv_bn_and_fold_batchnorm():
         fold_conv_bn(block[1], block[0])
 
 
+@pytest.mark.parametrize("band_bytes", [None, 1])  # default bands; one output row per band
 @pytest.mark.parametrize("padding,dilation", [(0, 1), (3, 1), (2, 2)])
-def test_narrow_conv_matches_conv2d(padding, dilation):
+def test_narrow_conv_matches_conv2d(padding, dilation, band_bytes, monkeypatch):
     from lbam.models.fuse import NarrowConv2d
 
+    if band_bytes is not None:
+        monkeypatch.setattr(NarrowConv2d, "MAX_BAND_BYTES", band_bytes)
     torch.manual_seed(0)
     conv = nn.Conv2d(12, 1, 7 if dilation == 1 else 3, padding=padding, dilation=dilation)
     assert NarrowConv2d.applies_to(conv)
