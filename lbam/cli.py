@@ -119,7 +119,9 @@ def _train_config(args, stage: str, init: Optional[str], model: str):
 
     return make_config(args.recipe, stage=stage, model=model, data=args.data, val=args.val, out=args.out,
                        init=init, max_minutes=args.max_minutes, max_steps=args.max_steps, batch_size=args.batch_size,
-                       size=args.size, lr=args.lr, vgg_weights=args.vgg_weights, mask_dir=args.mask_dir,
+                       size=args.size, lr=args.lr, edge_lr=args.edge_lr, pixel_loss=args.pixel_loss,
+                       scale=tuple(args.scale) if args.scale else None, vgg_weights=args.vgg_weights,
+                       mask_dir=args.mask_dir,
                        workers=args.workers, seed=args.seed, tensorboard=args.tensorboard or None)
 
 
@@ -189,7 +191,11 @@ def _train_args(p: argparse.ArgumentParser, need_config: bool) -> None:
     p.add_argument("--max-steps", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--size", type=int, help="crop side (default 256)")
-    p.add_argument("--lr", type=float)
+    p.add_argument("--lr", type=float, help="Edge-LBAM learning rate")
+    p.add_argument("--edge-lr", type=float, help="MECNet learning rate")
+    p.add_argument("--pixel-loss", choices=("l1", "l2"), help="hole-weighted L1 (paper) or squared error")
+    p.add_argument("--scale", type=float, nargs=2, metavar=("MIN", "MAX"),
+                   help="random zoom range of the training crops (short side 350 * U(MIN, MAX))")
     p.add_argument("--vgg-weights", help="local VGG-16 weights file for the perceptual/style losses")
     p.add_argument("--mask-dir", help="folder of hole masks to train with (default: free-form masks)")
     p.add_argument("--workers", type=int)

@@ -100,3 +100,16 @@ def test_export_and_evaluate_from_the_command_line(tmp_path):
     proc = lbam("evaluate", "--data", val, "--weights", tmp_path / "w", "--per-image", "1", "--json", tmp_path / "e.json")
     assert proc.returncode == 0, proc.stderr
     assert "40-50" in proc.stdout and (tmp_path / "e.json").exists()
+
+
+def test_train_options_reach_the_config(tmp_path):
+    from lbam.cli import _train_config, build_parser
+
+    base = ["train", "joint", "--data", str(tmp_path), "--out", str(tmp_path / "run")]
+    args = build_parser().parse_args(base + ["--pixel-loss", "l1", "--scale", "1", "2", "--edge-lr", "1e-4",
+                                             "--lr", "2e-4"])
+    cfg = _train_config(args, args.stage, args.init, args.config)
+    assert (cfg.pixel_loss, cfg.scale, cfg.edge_lr, cfg.lr) == ("l1", (1.0, 2.0), 1e-4, 2e-4)
+    args = build_parser().parse_args(base)  # nothing given: the fast recipe of the bundled weights
+    cfg = _train_config(args, args.stage, args.init, args.config)
+    assert (cfg.pixel_loss, cfg.scale, cfg.edge_lr, cfg.lr) == ("l2", (1.0, 1.5), 5e-4, 5e-4)
