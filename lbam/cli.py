@@ -118,7 +118,8 @@ def _train_config(args, stage: str, init: Optional[str], model: str):
     from .training.config import make_config
 
     return make_config(args.recipe, stage=stage, model=model, data=args.data, val=args.val, out=args.out,
-                       init=init, max_minutes=args.max_minutes, max_steps=args.max_steps, batch_size=args.batch_size,
+                       init=init, max_minutes=args.max_minutes, max_steps=args.max_steps, decay_from=args.decay_from,
+                       min_lr_ratio=args.min_lr_ratio, batch_size=args.batch_size,
                        size=args.size, lr=args.lr, edge_lr=args.edge_lr, pixel_loss=args.pixel_loss,
                        scale=tuple(args.scale) if args.scale else None, vgg_weights=args.vgg_weights,
                        mask_dir=args.mask_dir,
@@ -189,6 +190,9 @@ def _train_args(p: argparse.ArgumentParser, need_config: bool) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p.add_argument("--max-minutes", type=float)
     p.add_argument("--max-steps", type=int)
+    p.add_argument("--decay-from", type=int, metavar="STEP",
+                   help="cosine learning-rate decay from STEP to --max-steps, down to --min-lr-ratio (default 0.1)")
+    p.add_argument("--min-lr-ratio", type=float)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--size", type=int, help="crop side (default 256)")
     p.add_argument("--lr", type=float, help="Edge-LBAM learning rate")

@@ -113,6 +113,27 @@ def test_resume_reproduces_the_next_step(tmp_path):
     assert first["step"] == 3
 
 
+def test_cosine_decay_schedule_and_resume_takes_the_configured_rate(tmp_path):
+    from lbam.training.trainer import Trainer
+
+    cfg = tiny_config(tmp_path, TRAIN, lr=1e-3, edge_lr=2e-3, max_steps=10, decay_from=4, min_lr_ratio=0.1)
+    assert [round(cfg.lr_factor(s), 6) for s in (0, 4, 7, 10, 12)] == [1.0, 1.0, 0.55, 0.1, 0.1]
+    assert tiny_config(tmp_path, TRAIN).lr_factor(10**6) == 1.0  # no schedule: constant
+    with pytest.raises(ValueError, match="decay_from"):
+        tiny_config(tmp_path, TRAIN, max_steps=10, decay_from=10)
+    tr = Trainer(tiny_config(tmp_path / "a", TRAIN, lr=1e-3, edge_lr=2e-3, max_steps=7, decay_from=4))
+    tr.run()
+    # the last step ran at step index 6: factor 0.1 + 0.9 * 0.5 * (1 + cos(pi * 2/3)) = 0.325
+    assert tr.nets.opt_generator.param_groups[0]["lr"] == pytest.approx(1e-3 * 0.325)
+    assert tr.nets.opt_mecnet.param_groups[0]["lr"] == pytest.approx(2e-3 * 0.325)
+    # resuming with another rate uses the new rate, not the one stored with the optimiser state
+    re = Trainer(tiny_config(tmp_path / "a", TRAIN, lr=5e-4, edge_lr=5e-4, max_steps=8), resume=True)
+    re.run()
+    assert re.nets.opt_generator.param_groups[0]["lr"] == pytest.approx(5e-4)
+    rows = (tmp_path / "a" / "train_log.csv").read_text().splitlines()
+    assert rows[0].split(",")[:3] == ["step", "minutes", "lr"] and len(rows) == 9
+
+
 def test_evaluate_runs_on_two_images(two_images):
     from lbam.models import EdgeLBAM, MECNet, get_config
     from lbam.training.evaluate import evaluate, format_table

@@ -9,6 +9,7 @@ weights.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Dict, Optional, Tuple
 
@@ -54,6 +55,9 @@ class TrainConfig:
     detach_edges: bool = True
     # schedule and bookkeeping
     max_steps: int = 10**9
+    # learning-rate schedule: constant, or cosine from decay_from to max_steps down to min_lr_ratio * lr
+    decay_from: Optional[int] = None
+    min_lr_ratio: float = 0.1
     max_minutes: float = float("inf")
     checkpoint_minutes: float = 5.0
     log_every: int = 20
@@ -69,10 +73,19 @@ class TrainConfig:
             raise ValueError(f"stage must be one of {STAGES}, got {self.stage!r}")
         if self.pixel_loss not in ("l1", "l2"):
             raise ValueError(f"pixel_loss must be 'l1' or 'l2', got {self.pixel_loss!r}")
+        if self.decay_from is not None and not 0 <= self.decay_from < self.max_steps:
+            raise ValueError(f"decay_from must lie in [0, max_steps={self.max_steps}), got {self.decay_from}")
         if self.edge_loss not in ("bce", "gan"):
             raise ValueError(f"edge_loss must be 'bce' or 'gan', got {self.edge_loss!r}")
         self.scale, self.betas = tuple(self.scale), tuple(self.betas)
         self.edge_betas, self.hole_range = tuple(self.edge_betas), tuple(self.hole_range)
+
+    def lr_factor(self, step: int) -> float:
+        """Multiplier of every learning rate for optimisation step ``step`` (0-based): 1 without a schedule."""
+        if self.decay_from is None or step <= self.decay_from:
+            return 1.0
+        t = min(1.0, (step - self.decay_from) / (self.max_steps - self.decay_from))
+        return self.min_lr_ratio + (1.0 - self.min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * t))
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)

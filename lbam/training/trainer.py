@@ -123,6 +123,15 @@ class Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             nets.mecnet, nets.generator = ddp(mecnet, device_ids=ids), ddp(generator, device_ids=ids)
         self.nets = nets
+        # the configured rates (a resumed checkpoint's optimiser state carries its last rates; these win)
+        self._base_lr = {k: [g["lr"] for g in o.param_groups] for k, o in self._optimizers().items() if o is not None}
+
+    def _set_lr(self) -> None:
+        factor = self.cfg.lr_factor(self.step)
+        for k, opt in self._optimizers().items():
+            if opt is not None:
+                for g, base in zip(opt.param_groups, self._base_lr[k]):
+                    g["lr"] = base * factor
 
     def _modules(self) -> Dict[str, Optional[nn.Module]]:
         n = self.nets
@@ -177,10 +186,13 @@ class Trainer:
 
     def _log_row(self, name: str, row: Dict[str, float]) -> None:
         path = self.out / name
-        new = not path.exists()
+        header = None
+        if path.exists():  # a resumed run keeps the file's columns (new keys are dropped, missing ones blank)
+            with path.open(newline="") as f:
+                header = next(csv.reader(f), None)
         with path.open("a", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(row))
-            if new:
+            w = csv.DictWriter(f, fieldnames=header or list(row), extrasaction="ignore")
+            if not header:
                 w.writeheader()
             w.writerow(row)
 
@@ -203,6 +215,7 @@ class Trainer:
             if self.step >= cfg.max_steps or (time.monotonic() - t0) / 60 >= cfg.max_minutes:
                 break
             batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+            self._set_lr()
             logs = train_step(cfg, self.nets, batch, self._autocast)
             self.step += 1
             decay = min(cfg.ema_decay, (1 + self.step) / (10 + self.step))
@@ -213,6 +226,7 @@ class Trainer:
             n_acc += 1
             if self.rank == 0 and self.step % cfg.log_every == 0:
                 row = {"step": self.step, "minutes": round((time.monotonic() - t0) / 60, 3),
+                       "lr": self.nets.opt_generator.param_groups[0]["lr"],
                        **{k: round(v / n_acc, 6) for k, v in acc.items()}}
                 self._log_row("train_log.csv", row)
                 log.info("step %d %s", self.step, row)
