@@ -167,3 +167,46 @@ def test_fused_mecnet_uses_narrow_output_conv():
     fused = fuse_for_inference(MECNet(get_config("tiny").mecnet))
     assert isinstance(fused.decoder[-1], NarrowConv2d)
     assert not any(isinstance(m, NarrowConv2d) for m in fuse_for_inference(MECNet(), narrow_conv=False).modules())
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("bias", [False, True])
+def test_phase_deconv_matches_conv_transpose(channels_last, bias, monkeypatch):
+    from lbam.models.fuse import PhaseConvTranspose2d
+
+    torch.manual_seed(0)
+    deconv = nn.ConvTranspose2d(24, 10, 4, 2, 1, bias=bias).eval()
+    assert not PhaseConvTranspose2d.applies_to(deconv)  # small weights: measured slower, left alone
+    monkeypatch.setattr(PhaseConvTranspose2d, "MIN_WEIGHT_BYTES", 0)
+    assert PhaseConvTranspose2d.applies_to(deconv)
+    phased = PhaseConvTranspose2d.from_conv(deconv)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    for h, w in ((1, 1), (4, 5), (8, 8), (16, 12)):  # the last one is above MAX_PIXELS: conv_transpose2d
+        x = torch.randn(2, 24, h, w).contiguous(memory_format=fmt)
+        with torch.no_grad():
+            ref, out = deconv(x), phased(x)
+        assert out.shape == ref.shape == (2, 10, 2 * h, 2 * w)
+        assert (out - ref).abs().max().item() < 1e-5, (h, w)
+        if channels_last and h * w > 1:
+            assert out.is_contiguous(memory_format=torch.channels_last)
+    for other in (nn.ConvTranspose2d(24, 10, 4, 2, 0), nn.ConvTranspose2d(24, 10, 3, 2, 1),
+                  nn.ConvTranspose2d(24, 10, 4, 2, 1, output_padding=1), nn.ConvTranspose2d(24, 10, 4, 2, 1, groups=2)):
+        assert not PhaseConvTranspose2d.applies_to(other)
+
+
+def test_fused_generator_with_phase_deconvs_matches_original(monkeypatch):
+    from lbam.models.fuse import PhaseConvTranspose2d
+
+    monkeypatch.setattr(PhaseConvTranspose2d, "MIN_WEIGHT_BYTES", 0)
+    torch.manual_seed(0)
+    gen = EdgeLBAM(get_config("tiny-paper").generator).eval()
+    _randomise_batchnorm(gen, seed=1)
+    image, hole, edges = _inputs(2, 128, seed=2)
+    with torch.no_grad():
+        ref = gen(image, hole, edges)
+    fused = fuse_for_inference(gen)
+    assert sum(isinstance(m, PhaseConvTranspose2d) for m in fused.modules()) == 7  # six decoder layers + output
+    with torch.inference_mode():
+        assert (fused(image, hole, edges) - ref).abs().max().item() < 1e-4
+    plain = fuse_for_inference(gen, phase_deconv=False)
+    assert not any(isinstance(m, PhaseConvTranspose2d) for m in plain.modules())
