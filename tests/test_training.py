@@ -156,6 +156,10 @@ def test_export_round_trips_bit_exactly(tmp_path):
     Trainer(tiny_config(tmp_path / "run", TRAIN, max_steps=1)).run()
     hashes = export_run(tmp_path / "run", tmp_path / "w")
     assert set(hashes) == {"config.json", "mecnet.safetensors", "generator.safetensors"}
+    import json
+
+    recorded = json.loads((tmp_path / "w" / "config.json").read_text())["training"]
+    assert recorded["steps"] == 1 and recorded["pixel_loss"] == "l2" and recorded["scale"] == [1.0, 1.5]
     inp = Inpainter.from_pretrained(str(tmp_path / "w"), device="cpu")
     state = torch.load(tmp_path / "run" / CHECKPOINT, weights_only=True)
     for key, model in (("ema_mecnet", inp.mecnet), ("ema_generator", inp.generator)):

@@ -112,11 +112,15 @@ def _ablation_section(opts: Options, log) -> List[dict]:
                                                               channels_last=True)}
                 default = "narrow_conv+channels_last" if default_channels_last(model) else "narrow_conv"
             else:  # no one-channel convolution: narrow_conv does nothing
+                no_phase = dict(phase_deconv=False, channels_last=False)
                 variants = {"eager": None,
-                            "fold_bn": dict(fold_bn=True, prune=False, channels_last=False),
-                            "fold_bn+prune": dict(fold_bn=True, prune=True, channels_last=False),
-                            "fold_bn+prune+channels_last": dict(fold_bn=True, prune=True, channels_last=True)}
-                default = "fold_bn+prune+channels_last" if default_channels_last(model) else "fold_bn+prune"
+                            "fold_bn": dict(fold_bn=True, prune=False, **no_phase),
+                            "fold_bn+prune": dict(fold_bn=True, prune=True, **no_phase),
+                            "fold_bn+prune+phase_deconv": dict(fold_bn=True, prune=True, channels_last=False),
+                            "fold_bn+prune+phase_deconv+channels_last": dict(fold_bn=True, prune=True,
+                                                                             channels_last=True)}
+                default = ("fold_bn+prune+phase_deconv+channels_last" if default_channels_last(model)
+                           else "fold_bn+prune+phase_deconv")
             for variant, flags in variants.items():
                 m = model if flags is None else fuse_for_inference(model, **flags)
                 key = f"{name}/{net}/{variant}"

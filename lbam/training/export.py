@@ -14,6 +14,10 @@ from .trainer import CHECKPOINT
 
 log = logging.getLogger(__name__)
 
+# the settings of the (last) training launch recorded with exported weights
+_RECIPE_KEYS = ("size", "batch_size", "scale", "hole_range", "pixel_loss", "lr", "edge_lr", "edge_loss", "w_adv",
+                "w_perc", "w_style", "ema_decay", "decay_from", "max_steps", "min_lr_ratio")
+
 
 def _plain_mecnet_state(state: Dict[str, torch.Tensor], config: ModelConfig) -> Dict[str, torch.Tensor]:
     """A MECNet state dict without spectral-norm parametrization (weight = weight_orig / sigma)."""
@@ -46,7 +50,8 @@ def export_run(run: str, out: str, half: bool = False, ema: bool = True,
     train_cfg = state.get("config", {})
     meta = {"training": {"run": str(run), "steps": int(state["step"]), "stage": train_cfg.get("stage"),
                          "recipe": train_cfg.get("recipe"), "data": train_cfg.get("data"), "ema": bool(prefix),
-                         "size": train_cfg.get("size"), "batch_size": train_cfg.get("batch_size")}}
+                         "init": train_cfg.get("init"),
+                         **{k: train_cfg.get(k) for k in _RECIPE_KEYS if k in train_cfg}}}
     meta.update(extra or {})
     hashes = write_weights_folder(out, config, mec, gen, extra=meta)
     log.info("exported %s -> %s: %s", run, out, json.dumps(hashes))
