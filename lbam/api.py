@@ -146,7 +146,7 @@ class Inpainter:
         return result.permute(1, 2, 0).cpu().numpy(), edges_full
 
     def inpaint(self, image, mask, *, edges=None, return_edges: bool = False, strategy: str = "auto",
-                batch_size: int = 4):
+                batch_size: int = 4, dilate: int = 0):
         """Fill the holes of ``image`` given by ``mask``.
 
         image: PIL image, numpy (H,W,3) uint8 RGB or float in [0,1] (also gray, RGBA, uint16), torch (3,H,W) or
@@ -156,14 +156,16 @@ class Inpainter:
             MECNet's predicted edges inside the hole, to steer the structure of the fill.
         return_edges: also return the completed edge map, (H,W) float32 in [0,1] ((B,H,W) for a batch).
         strategy: "auto" | "crop" | "resize" | "full" (see :func:`lbam.tiling.plan_crops`).
-        Returns the result in the kind, dtype and layout of ``image``; pixels outside the hole are exactly the
-        input's. With ``return_edges`` a tuple (result, edges).
+        dilate: grow the hole by this many pixels first (:func:`lbam.io.grow_hole`; 0 = the mask as given),
+            for object masks that stop short of the object's rim or shadow.
+        Returns the result in the kind, dtype and layout of ``image``; pixels outside the (grown) hole are
+        exactly the input's. With ``return_edges`` a tuple (result, edges).
         """
         if strategy not in STRATEGIES:
             raise InputError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
         rgb, kind = io.to_rgb_float(image)
         n, (h, w) = rgb.shape[0], rgb.shape[1:3]
-        hole = io.to_hole_mask(mask, (h, w), n)
+        hole = io.grow_hole(io.to_hole_mask(mask, (h, w), n), dilate)
         guide = io.to_hole_mask(edges, (h, w), n).astype(np.float32) if edges is not None else None
         if hole.all(axis=(1, 2)).any():
             raise InputError("the mask covers the whole image: there is no known pixel to condition on")

@@ -83,7 +83,7 @@ def cmd_inpaint(args) -> int:
         try:
             img = load_image(image)
             result = inp.inpaint(img, mask, edges=args.edges, return_edges=bool(args.save_edges),
-                                 strategy=args.strategy)
+                                 strategy=args.strategy, dilate=args.dilate)
             if args.save_edges:
                 result, edges = result
                 epath = Path(args.save_edges)
@@ -224,6 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", help="weights name, folder or Hub repo id (default: bundled)")
     p.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: CUDA when available)")
     p.add_argument("--strategy", default="auto", choices=("auto", "crop", "resize", "full"))
+    p.add_argument("--dilate", type=int, default=0, metavar="PIXELS",
+                   help="grow the hole by PIXELS first (masks that stop short of an object's rim or shadow)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_inpaint)
 

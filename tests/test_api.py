@@ -142,3 +142,15 @@ def test_inpaint_batch_and_module_level_inpaint(inp, photo):
     from lbam.api import _default_inpainter
 
     assert _default_inpainter() is _default_inpainter()
+
+
+def test_dilate_grows_the_filled_region(inp, photo):
+    mask = blob_mask(*photo.shape[:2], [(80, 150, 120, 210)])
+    hole = mask >= 128
+    out = inp.inpaint(photo, mask, dilate=5)
+    ring = lbam.io.grow_hole(hole, 5) & ~hole
+    assert not np.array_equal(out[ring], photo[ring])  # the rim around the mask is filled too
+    outside = ~lbam.io.grow_hole(hole, 5)
+    assert np.array_equal(out[outside], photo[outside])
+    with pytest.raises(InputError, match="dilate"):
+        inp.inpaint(photo, mask, dilate=-2)

@@ -58,6 +58,21 @@ def test_inpaint_folder_mode_matches_by_name(tmp_path):
     assert "orphan" in proc.stderr
 
 
+def test_inpaint_dilate_grows_the_hole(tmp_path):
+    out = tmp_path / "out.png"
+    proc = lbam("inpaint", EXAMPLE, EXAMPLE_MASK, "-o", out, "--dilate", "6", "-q")
+    assert proc.returncode == 0, proc.stderr
+    src = np.asarray(Image.open(EXAMPLE).convert("RGB"))
+    res = np.asarray(Image.open(out))
+    hole = np.asarray(Image.open(EXAMPLE_MASK)) >= 128
+    from lbam.io import grow_hole
+
+    grown = grow_hole(hole, 6)
+    assert np.array_equal(res[~grown], src[~grown])
+    assert not np.array_equal(res[grown & ~hole], src[grown & ~hole])
+    assert_clean_error(lbam("inpaint", EXAMPLE, EXAMPLE_MASK, "-o", out, "--dilate", "-1"), "dilate")
+
+
 def test_weights_list_names_the_default():
     proc = lbam("weights", "list")
     assert proc.returncode == 0, proc.stderr

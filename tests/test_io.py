@@ -570,3 +570,30 @@ def test_to_rgb_float_values_unchanged_by_fewer_copies(rng):
     assert not np.shares_memory(arr, tf32.numpy())  # always a new array
     noisy = torch.full((3, H, W), 1.0005)
     assert float(to_rgb_float(noisy)[0].max()) == 1.0  # tolerated noise still clipped
+
+
+def test_grow_hole_dilates_by_a_disk_and_keeps_the_hole():
+    from lbam.io import grow_hole
+
+    hole = np.zeros((2, 21, 25), bool)
+    hole[0, 10, 12] = True
+    hole[1, 0, 0] = True
+    grown = grow_hole(hole, 3)
+    assert grown.shape == hole.shape and grown.dtype == bool
+    assert grown[hole].all()
+    yy, xx = np.mgrid[:21, :25]
+    # a single pixel grows into a disk of radius 3: (10, 15) is in it, the diagonal (13, 15) is not
+    assert grown[0, 10, 15] and grown[0, 13, 12] and not grown[0, 13, 15]
+    assert grown[0].sum() == ((yy - 10) ** 2 + (xx - 12) ** 2 <= 9).sum()
+    assert not grown[0][(yy - 10) ** 2 + (xx - 12) ** 2 > 9].any()
+    assert grown[1, 3, 0] and not grown[1, 4, 0]  # at the border: no wrap-around, nothing beyond the radius
+    assert np.array_equal(grow_hole(hole, 0), hole) and grow_hole(hole, 0) is not hole
+    assert np.array_equal(grow_hole(hole[0], 3), grown[0])  # (H, W) works too
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, "2", True])
+def test_grow_hole_refuses_bad_pixel_counts(bad):
+    from lbam.io import grow_hole
+
+    with pytest.raises(InputError, match="dilate"):
+        grow_hole(np.zeros((4, 4), bool), bad)

@@ -52,7 +52,7 @@ Shapes: numpy ``(H, W)``, ``(H, W, 1)``, ``(H, W, 3)``, ``(H, W, 4)``; torch ``(
 a batch.  The mask's size must equal the image's.
 
 Modules: :mod:`~lbam.io.files` (reading files), :mod:`~lbam.io.images` (images in), :mod:`~lbam.io.masks`
-(masks in), :mod:`~lbam.io.results` (results out); this package re-exports their public names.
+(masks in; :func:`grow_hole`), :mod:`~lbam.io.results` (results out); this package re-exports their public names.
 """
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ __all__ = [
     "load_image",
     "to_rgb_float",
     "to_hole_mask",
+    "grow_hole",
     "from_rgb_float",
 ]
 
@@ -77,5 +78,5 @@ MAX_PIXELS = 2**27
 from ._util import FLOAT_TOLERANCE, IMAGE_SUFFIXES  # noqa: E402
 from .files import load_image  # noqa: E402
 from .images import ImageKind, to_rgb_float  # noqa: E402
-from .masks import to_hole_mask  # noqa: E402
+from .masks import grow_hole, to_hole_mask  # noqa: E402
 from .results import from_rgb_float  # noqa: E402
