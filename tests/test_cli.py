@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -122,9 +123,14 @@ def test_train_options_reach_the_config(tmp_path):
 
     base = ["train", "joint", "--data", str(tmp_path), "--out", str(tmp_path / "run")]
     args = build_parser().parse_args(base + ["--pixel-loss", "l1", "--scale", "1", "2", "--edge-lr", "1e-4",
-                                             "--lr", "2e-4"])
+                                             "--lr", "2e-4", "--hole-range", "0.25", "0.6"])
     cfg = _train_config(args, args.stage, args.init, args.config)
     assert (cfg.pixel_loss, cfg.scale, cfg.edge_lr, cfg.lr) == ("l1", (1.0, 2.0), 1e-4, 2e-4)
+    assert cfg.hole_range == (0.25, 0.6)
     args = build_parser().parse_args(base)  # nothing given: the fast recipe of the bundled weights
     cfg = _train_config(args, args.stage, args.init, args.config)
     assert (cfg.pixel_loss, cfg.scale, cfg.edge_lr, cfg.lr) == ("l2", (1.0, 1.5), 5e-4, 5e-4)
+    assert cfg.hole_range == (0.05, 0.6)
+    args = build_parser().parse_args(base + ["--hole-range", "0.6", "0.2"])
+    with pytest.raises(ValueError, match="hole_range"):
+        _train_config(args, args.stage, args.init, args.config)

@@ -210,3 +210,85 @@ def test_fused_generator_with_phase_deconvs_matches_original(monkeypatch):
         assert (fused(image, hole, edges) - ref).abs().max().item() < 1e-4
     plain = fuse_for_inference(gen, phase_deconv=False)
     assert not any(isinstance(m, PhaseConvTranspose2d) for m in plain.modules())
+
+
+@pytest.mark.parametrize("m", [2, 4])
+@pytest.mark.parametrize("dilation", [1, 2])
+def test_winograd_conv_matches_conv2d(m, dilation):
+    from lbam.models.winograd import winograd_conv_nhwc, winograd_filter
+
+    torch.manual_seed(0)
+    weight = torch.randn(7, 5, 3, 3)
+    h, w = 4 * m * dilation, 2 * m * dilation  # non-square, several tiles each way
+    x = torch.randn(2, 5, h + 2 * dilation, w + 2 * dilation)
+    ref = torch.nn.functional.conv2d(x, weight, dilation=dilation)
+    out = winograd_conv_nhwc(x.permute(0, 2, 3, 1).contiguous(), winograd_filter(weight, m), m, dilation)
+    assert out.shape == (2, h, w, 7)
+    assert (out.permute(0, 3, 1, 2) - ref).abs().max().item() < 1e-4 * ref.abs().max().item()
+
+
+@pytest.mark.parametrize("padding, dilation, bias, side, tile", [
+    (0, 1, False, 50, 4), (0, 2, True, 52, 4), (1, 1, True, 48, 4), (2, 2, False, 48, 4),
+    (1, 1, False, 50, 2),  # 50 is not a multiple of 4: F(2)
+    (1, 1, False, 45, 0),  # odd: the direct convolution
+    (1, 1, False, 16, 0),  # 128 channels on a small map: direct
+])
+def test_winograd_module_matches_conv(padding, dilation, bias, side, tile):
+    from lbam.models.winograd import WinogradConv2d
+
+    torch.manual_seed(0)
+    conv = nn.Conv2d(128, 128, 3, padding=padding, dilation=dilation, bias=bias).eval()
+    wc = WinogradConv2d.from_conv(conv)
+    x = torch.randn(1, 128, side, side)
+    with torch.no_grad():
+        ref = conv(x)
+    assert wc.tile_for(*ref.shape[-2:]) == tile
+    with torch.inference_mode():
+        out = wc(x)
+        out_cl = wc(x.contiguous(memory_format=torch.channels_last))
+    assert out.shape == ref.shape
+    for o in (out, out_cl):
+        assert (o - ref).abs().max().item() < 1e-4 * ref.abs().max().item()
+    x.requires_grad_(True)  # training: the plain convolution, so gradients flow
+    assert wc(x).requires_grad
+
+
+def test_winograd_applies_only_to_wide_3x3_stride_1():
+    from lbam.models.winograd import WinogradConv2d
+
+    assert WinogradConv2d.applies_to(nn.Conv2d(128, 256, 3, padding=1))
+    for other in (nn.Conv2d(64, 128, 3), nn.Conv2d(128, 128, 3, stride=2), nn.Conv2d(128, 128, 4),
+                  nn.Conv2d(128, 128, 3, groups=2), nn.Conv2d(128, 128, 3, dilation=3),
+                  nn.Conv2d(128, 128, 3, padding=1, padding_mode="reflect")):
+        assert not WinogradConv2d.applies_to(other), other
+    wc = WinogradConv2d.from_conv(nn.Conv2d(256, 256, 3))
+    assert [wc.tile_for(s, s) for s in (64, 32, 16, 8)] == [4, 2, 2, 0]
+
+
+def test_fused_wide_mecnet_uses_winograd_and_matches_original():
+    from lbam.models.configs import MECNetConfig
+    from lbam.models.winograd import WinogradConv2d
+
+    torch.manual_seed(0)
+    mec = MECNet(MECNetConfig(base=32, n_blocks=1)).eval()  # trunk of 128 channels: Winograd applies
+    image, hole, edges = _inputs(1, 192, seed=4)
+    gray = image.mean(1, keepdim=True)
+    with torch.no_grad():
+        ref = mec(gray, edges, hole)
+    fused = fuse_for_inference(mec)
+    assert sum(isinstance(m, WinogradConv2d) for m in fused.modules()) == 2
+    with torch.inference_mode():
+        assert (fused(gray, edges, hole) - ref).abs().max().item() < 1e-4
+    assert not any(isinstance(m, WinogradConv2d) for m in fuse_for_inference(mec, winograd=False).modules())
+
+
+def test_winograd_filters_follow_the_weight():
+    from lbam.models.winograd import WinogradConv2d, winograd_filter
+
+    wc = WinogradConv2d.from_conv(nn.Conv2d(128, 128, 3))
+    u = wc.filters(4)
+    assert wc.filters(4) is u  # cached
+    with torch.no_grad():
+        wc.weight.mul_(2)  # weights loaded in place: the cache must not serve stale filters
+    assert torch.allclose(wc.filters(4), winograd_filter(wc.weight, 4))
+    assert torch.allclose(wc.filters(4), 2 * u, rtol=1e-6, atol=1e-7)

@@ -106,21 +106,24 @@ def _ablation_section(opts: Options, log) -> List[dict]:
             edge_in = merge_edges(mec(gray, edges, hole), edges, hole)
         for net, model, args in (("mecnet", mec, (gray, edges, hole)), ("generator", gen, (image, hole, edge_in))):
             if net == "mecnet":  # no BatchNorm, nothing to prune
+                off = dict(fold_bn=False, prune=False)
                 variants = {"eager": None,
-                            "narrow_conv": dict(fold_bn=False, prune=False, narrow_conv=True, channels_last=False),
-                            "narrow_conv+channels_last": dict(fold_bn=False, prune=False, narrow_conv=True,
-                                                              channels_last=True)}
-                default = "narrow_conv+channels_last" if default_channels_last(model) else "narrow_conv"
+                            "narrow_conv": dict(off, winograd=False, channels_last=False),
+                            "narrow_conv+winograd": dict(off, channels_last=False),
+                            "narrow_conv+winograd+channels_last": dict(off, channels_last=True)}
+                default = ("narrow_conv+winograd+channels_last" if default_channels_last(model)
+                           else "narrow_conv+winograd")
             else:  # no one-channel convolution: narrow_conv does nothing
-                no_phase = dict(phase_deconv=False, channels_last=False)
+                no_wino = dict(winograd=False, channels_last=False)
+                no_phase = dict(no_wino, phase_deconv=False)
+                all_on = "fold_bn+prune+phase_deconv+winograd"
                 variants = {"eager": None,
                             "fold_bn": dict(fold_bn=True, prune=False, **no_phase),
                             "fold_bn+prune": dict(fold_bn=True, prune=True, **no_phase),
-                            "fold_bn+prune+phase_deconv": dict(fold_bn=True, prune=True, channels_last=False),
-                            "fold_bn+prune+phase_deconv+channels_last": dict(fold_bn=True, prune=True,
-                                                                             channels_last=True)}
-                default = ("fold_bn+prune+phase_deconv+channels_last" if default_channels_last(model)
-                           else "fold_bn+prune+phase_deconv")
+                            "fold_bn+prune+phase_deconv": dict(fold_bn=True, prune=True, **no_wino),
+                            all_on: dict(fold_bn=True, prune=True, channels_last=False),
+                            all_on + "+channels_last": dict(fold_bn=True, prune=True, channels_last=True)}
+                default = all_on + "+channels_last" if default_channels_last(model) else all_on
             for variant, flags in variants.items():
                 m = model if flags is None else fuse_for_inference(model, **flags)
                 key = f"{name}/{net}/{variant}"

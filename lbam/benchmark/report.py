@@ -74,8 +74,10 @@ FIELD_DOCS: Dict[str, str] = {
     "fuse_ablation[].network": "'mecnet' or 'generator'",
     "fuse_ablation[].variant": "cumulative rewrites: generator 'eager' (inference mode, no rewrite), 'fold_bn', "
                                "'fold_bn+prune', 'fold_bn+prune+phase_deconv', "
-                               "'fold_bn+prune+phase_deconv+channels_last'; MECNet (no BatchNorm) 'eager', "
-                               "'narrow_conv', 'narrow_conv+channels_last'",
+                               "'fold_bn+prune+phase_deconv+winograd', "
+                               "'fold_bn+prune+phase_deconv+winograd+channels_last'; MECNet (no BatchNorm) "
+                               "'eager', 'narrow_conv', 'narrow_conv+winograd', "
+                               "'narrow_conv+winograd+channels_last'",
     "fuse_ablation[].is_default": "whether this variant is what fuse_for_inference does by default",
     "fuse_ablation[].batch": "crops per call",
     "fuse_ablation[].median_s": "median seconds per call",

@@ -79,6 +79,8 @@ class TrainConfig:
             raise ValueError(f"edge_loss must be 'bce' or 'gan', got {self.edge_loss!r}")
         self.scale, self.betas = tuple(self.scale), tuple(self.betas)
         self.edge_betas, self.hole_range = tuple(self.edge_betas), tuple(self.hole_range)
+        if len(self.hole_range) != 2 or not 0 <= self.hole_range[0] < self.hole_range[1] <= 1:
+            raise ValueError(f"hole_range must be (min, max) with 0 <= min < max <= 1, got {self.hole_range}")
 
     def lr_factor(self, step: int) -> float:
         """Multiplier of every learning rate for optimisation step ``step`` (0-based): 1 without a schedule."""

@@ -136,7 +136,7 @@ def save_samples(mecnet, generator, data, config: ModelConfig, device, path: Pat
 
 
 def evaluate_weights(weights: Optional[str], data: str, out_json: Optional[str] = None, device: Optional[str] = None,
-                     per_image: int = 2, gt_edges: bool = False) -> Dict:
+                     per_image: int = 4, gt_edges: bool = False) -> Dict:
     """``lbam evaluate``: load weights (default: the bundled ones), evaluate on ``data``, write JSON."""
     from ..api import Inpainter
 
