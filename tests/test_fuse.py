@@ -139,16 +139,19 @@ def test_fold_conv_bn_and_fold_batchnorm():
 
 @pytest.mark.parametrize("band_bytes", [None, 1])  # default bands; one output row per band
 @pytest.mark.parametrize("padding,dilation", [(0, 1), (3, 1), (2, 2)])
-def test_narrow_conv_matches_conv2d(padding, dilation, band_bytes, monkeypatch):
+@pytest.mark.parametrize("c_in", [12, 40])  # below MIN_IN_FOR_SUMS: plain channels-last conv; above: shifted sums
+def test_narrow_conv_matches_conv2d(padding, dilation, band_bytes, c_in, monkeypatch):
     from lbam.models.fuse import NarrowConv2d
 
     if band_bytes is not None:
         monkeypatch.setattr(NarrowConv2d, "MAX_BAND_BYTES", band_bytes)
     torch.manual_seed(0)
-    conv = nn.Conv2d(12, 1, 7 if dilation == 1 else 3, padding=padding, dilation=dilation)
+    conv = nn.Conv2d(c_in, 1, 7 if dilation == 1 else 3, padding=padding, dilation=dilation)
     assert NarrowConv2d.applies_to(conv)
     narrow = NarrowConv2d.from_conv(conv)
-    x = torch.randn(2, 12, 40, 33)
+    sums = c_in >= NarrowConv2d.MIN_IN_FOR_SUMS  # shifted sums keep (k*k*out, c_in, 1, 1) weights
+    assert narrow.weight.shape[-1] == (1 if sums else conv.kernel_size[1])
+    x = torch.randn(2, c_in, 40, 33)
     with torch.no_grad():
         ref = conv(x)
         out = narrow(x)
