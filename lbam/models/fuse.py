@@ -29,9 +29,9 @@ in real arithmetic:
    dilated, and the edge-guidance convolutions of the paper-size generator) run as F(4x4, 3x3) or F(2x2, 3x3)
    on maps large enough to pay (2x fewer multiplications and ~2x faster for the 256-channel trunk on 64x64;
    measured on the 2-core AVX2 CPU with the CPU otherwise idle, ms per 256 crop: paper-size MECNet 1136
-   without it, 830 with it (plain eager 1196); the generator 643 -> 599). Float32 on the CPU only; the outputs differ from the direct
-   convolution by float rounding (about 4e-6 on MECNet's edge probabilities). ``compact`` has no layer wide
-   enough: unchanged.
+   without it, 830 with it (plain eager 1196); the generator 643 -> 599). Float32 on the CPU only; the
+   outputs differ from the direct convolution by float rounding (about 4e-6 on MECNet's edge probabilities).
+   ``compact`` has no layer wide enough: unchanged.
 6. **Channels-last weights** (``channels_last``): convolutions run in NHWC (oneDNN's preferred layout on CPU).
    ``None`` (default) picks what measured faster on CPU: on for the Edge-LBAM generator (~1.2x), off for MECNet
    (its InstanceNorms are slower in NHWC; ~0.9x). The output is returned in the usual contiguous layout.
@@ -256,31 +256,17 @@ class PhaseConvTranspose2d(nn.Module):
         return out
 
 
-def _phase_deconvs(model: nn.Module) -> None:
-    """In place: replace every ConvTranspose2d(4, 2, 1) by a PhaseConvTranspose2d."""
+def _replace_layers(model: nn.Module, rewrite) -> None:
+    """In place: replace every layer ``rewrite.applies_to`` accepts by ``rewrite.from_conv(layer)``.
+
+    ``rewrite`` is one of the layer classes above (NarrowConv2d, PhaseConvTranspose2d, WinogradConv2d); a
+    replaced layer's children are not visited.
+    """
     for name, child in list(model.named_children()):
-        if PhaseConvTranspose2d.applies_to(child):
-            setattr(model, name, PhaseConvTranspose2d.from_conv(child))
+        if rewrite.applies_to(child):
+            setattr(model, name, rewrite.from_conv(child))
         else:
-            _phase_deconvs(child)
-
-
-def _winograd_convs(model: nn.Module) -> None:
-    """In place: replace every wide 3x3 stride-1 Conv2d by a WinogradConv2d."""
-    for name, child in list(model.named_children()):
-        if WinogradConv2d.applies_to(child):
-            setattr(model, name, WinogradConv2d.from_conv(child))
-        else:
-            _winograd_convs(child)
-
-
-def _narrow_convs(model: nn.Module) -> None:
-    """In place: replace every narrow stride-1 Conv2d by a NarrowConv2d."""
-    for name, child in list(model.named_children()):
-        if NarrowConv2d.applies_to(child):
-            setattr(model, name, NarrowConv2d.from_conv(child))
-        else:
-            _narrow_convs(child)
+            _replace_layers(child, rewrite)
 
 
 def _prune_generator(model: nn.Module) -> None:
@@ -349,12 +335,10 @@ def fuse_for_inference(model: nn.Module, *, channels_last: Optional[bool] = None
         fold_batchnorm(m)
     if prune:
         _prune_generator(m)
-    if narrow_conv:
-        _narrow_convs(m)
-    if phase_deconv:
-        _phase_deconvs(m)
-    if winograd:
-        _winograd_convs(m)
+    for enabled, rewrite in ((narrow_conv, NarrowConv2d), (phase_deconv, PhaseConvTranspose2d),
+                             (winograd, WinogradConv2d)):
+        if enabled:
+            _replace_layers(m, rewrite)
     for p in m.parameters():
         p.requires_grad_(False)
     if channels_last is None:
