@@ -122,7 +122,9 @@ class Inpainter:
     @torch.inference_mode()
     def _inpaint_one(self, rgb: np.ndarray, hole: np.ndarray, guide: Optional[np.ndarray], strategy: str,
                      batch_size: int, want_edges: bool) -> Tuple[np.ndarray, Optional[np.ndarray]]:
-        """rgb (H,W,3) float32 [0,1], hole (H,W) bool, guide (H,W) float or None -> (result (H,W,3), edges (H,W))."""
+        """rgb (H,W,3) float32 [0,1], hole (H,W) bool, guide (H,W) float or None -> (result (H,W,3), edges (H,W)).
+
+        On the CPU the hole pixels of ``rgb`` are overwritten and the result is ``rgb`` itself."""
         dev = self.device
         img_t = torch.from_numpy(rgb).permute(2, 0, 1)[None].to(dev)
         guide_t = torch.from_numpy(guide.astype(np.float32))[None, None].to(dev) if guide is not None else None
@@ -136,13 +138,15 @@ class Inpainter:
             out, edge = self._run(x, h, g)
             outs.append(out)
             edge_maps.append(edge)
-        result = tiling.paste(img_t[0], torch.cat(outs), crops, hole)
         edges_full = None
-        if want_edges:
+        if want_edges:  # before the paste below, which writes into rgb (on the CPU)
             cfg = self.config
             known_edges = canny(rgb_to_gray(rgb), ~hole, cfg.canny_sigma, cfg.canny_low, cfg.canny_high)
             canvas = torch.from_numpy(known_edges.astype(np.float32))[None].to(dev)
             edges_full = tiling.paste(canvas, torch.cat(edge_maps), crops, hole, inplace=True)[0].cpu().numpy()
+        # in place: img_t is our own copy (rgb, or its copy on the device), so no clone of the whole image; on
+        # the CPU the result is then rgb itself, C-contiguous (H, W, 3)
+        result = tiling.paste(img_t[0], torch.cat(outs), crops, hole, inplace=True)
         return result.permute(1, 2, 0).cpu().numpy(), edges_full
 
     def inpaint(self, image, mask, *, edges=None, return_edges: bool = False, strategy: str = "auto",

@@ -69,6 +69,24 @@ def test_fused_generator_matches_original(config, channels_last):
     assert not any(p.requires_grad for p in fused.parameters())
 
 
+@pytest.mark.parametrize("config", ["tiny-paper", "compact"])
+def test_pruned_edge_outputs_run_strided_and_match(config):
+    # EG_k's edge output is read by EG_{k+1} only at even pixels: the fused copy computes just those (stride 2)
+    torch.manual_seed(0)
+    gen = EdgeLBAM(get_config(config).generator).eval()
+    _randomise_batchnorm(gen)
+    fused = fuse_for_inference(gen, channels_last=False)
+    unpruned = fuse_for_inference(gen, channels_last=False, prune=False)
+    for blocks in (fused.forward_guidance, fused.reverse_guidance):
+        assert [tuple(b.edge_out[0].stride) for b in list(blocks)[:-1]] == [(2, 2)] * (len(blocks) - 1)
+        assert isinstance(blocks[-1].edge_out, nn.Identity)
+    assert tuple(unpruned.forward_guidance[0].edge_out[0].stride) == (1, 1)
+    image, hole, edges = _inputs(2, 256)
+    with torch.inference_mode():
+        a, b = fused(image, hole, edges), unpruned(image, hole, edges)
+    assert (a - b).abs().max().item() < 1e-6
+
+
 @pytest.mark.parametrize("config", ["tiny", "compact"])
 @pytest.mark.parametrize("channels_last", [None, True])
 def test_fused_mecnet_matches_original(config, channels_last):

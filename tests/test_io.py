@@ -541,6 +541,32 @@ def test_from_rgb_float_only_hole_values_are_sanitised(rng, layout):
     np.testing.assert_array_equal(out[known], orig[known])
 
 
+@pytest.mark.parametrize("shape", [(H, W), (H, W, 1), (H, W, 2), (H, W, 3), (H, W, 4)])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+@pytest.mark.parametrize("contiguous", [True, False])
+def test_paste_by_flat_index_matches_boolean_indexing(rng, shape, dtype, contiguous):
+    # _paste gathers and writes the hole pixels by flat index; the plain boolean-mask form is the reference
+    top = {np.uint8: 255, np.uint16: 65535}.get(dtype, 1)
+    base = (rng.random(shape) * top).astype(dtype)
+    res = rng.random((3, H, W)).astype(np.float32).transpose(1, 2, 0)  # (H, W, 3) view, not C-contiguous
+    if contiguous:
+        res = np.ascontiguousarray(res)
+    hole = rng.random((H, W)) < 0.3
+    out = lbam.io.results._paste(base, res, hole)
+    vals = res[hole]
+    gray = lbam.io.results._gray(vals)
+    ref = base.copy()
+    if len(shape) == 2:
+        ref[hole] = lbam.io.results._quantize(gray, dtype)
+    elif shape[2] in (1, 2):
+        ref[hole, 0] = lbam.io.results._quantize(gray, dtype)
+    else:
+        ref[hole, :3] = lbam.io.results._quantize(vals, dtype)
+    assert out.dtype == base.dtype and out.shape == base.shape
+    np.testing.assert_array_equal(out, ref)
+    np.testing.assert_array_equal(out[~hole], base[~hole])
+
+
 def test_from_rgb_float_accepts_non_contiguous_float64_result(rng, rgb8, hole):
     kind = to_rgb_float(rgb8)[1]
     res_chw = rng.random((1, 3, H, W))  # float64, handed over as a (N, H, W, 3) view like api.py does

@@ -38,6 +38,16 @@ def _sanitize(x: np.ndarray) -> np.ndarray:
     return x
 
 
+def _hole_values(result_rgb: np.ndarray, idx: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """``result_rgb[hole]`` ((P, 3), a new array) for result (..., H, W, 3) and ``idx = np.flatnonzero(hole)``.
+
+    A C-contiguous result is gathered by flat index (about 10x faster than boolean indexing on a megapixel
+    image); any other layout falls back to boolean indexing. Same values and order either way."""
+    if result_rgb.flags.c_contiguous:
+        return np.take(result_rgb.reshape(-1, 3), idx, axis=0)
+    return result_rgb[hole]
+
+
 def _paste(base: np.ndarray, result_rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
     """Copy of base (H, W) or (H, W, C) with hole pixels replaced by result (H, W, 3) in base's dtype.
 
@@ -45,14 +55,15 @@ def _paste(base: np.ndarray, result_rgb: np.ndarray, hole: np.ndarray) -> np.nda
     array of that shape, non-contiguous included.  Gray bases ((H, W), (H, W, 1), gray + alpha (H, W, 2))
     get the luminance of the result; an alpha channel (2nd of 2, 4th of 4) keeps the base's values.
     """
-    out = base.copy()
-    vals = _sanitize(result_rgb[hole])  # (P, 3)
+    out = base.copy()  # C order (ndarray.copy default), so the flat views below write into it
+    idx = np.flatnonzero(hole)  # hole pixels by flat index: far cheaper than boolean indexing, same order
+    vals = _sanitize(_hole_values(result_rgb, idx, hole))  # (P, 3)
     if base.ndim == 2:
-        out[hole] = _quantize(_gray(vals), base.dtype)
+        out.reshape(-1)[idx] = _quantize(_gray(vals), base.dtype)
     elif base.shape[2] in (1, 2):  # gray, gray + alpha
-        out[hole, 0] = _quantize(_gray(vals), base.dtype)
+        out.reshape(-1, base.shape[2])[idx, 0] = _quantize(_gray(vals), base.dtype)
     else:
-        out[hole, :3] = _quantize(vals, base.dtype)
+        out.reshape(-1, base.shape[2])[idx, :3] = _quantize(vals, base.dtype)
     return out
 
 
@@ -124,7 +135,7 @@ def from_rgb_float(result: np.ndarray, original, kind: ImageKind, hole: np.ndarr
     if kind.kind == "torch":
         torch = _torch()
         orig = original if kind.batched else original.unsqueeze(0)
-        vals = torch.from_numpy(_sanitize(result[hole]))  # (P, 3) float32, hole pixels only
+        vals = torch.from_numpy(_sanitize(_hole_values(result, np.flatnonzero(hole), hole)))  # (P, 3), hole only
         if orig.dtype == torch.uint8:
             vals = torch.round(vals * 255.0).clamp_(0, 255)
         vals = vals.to(device=orig.device, dtype=orig.dtype)

@@ -14,6 +14,9 @@ in real arithmetic:
    which costs as much as it saves. MECNet has InstanceNorm only (statistics of the input): nothing to fold.
 2. **Dead-branch removal** (``prune``). The edge output ``CBL_out(e')`` of the last forward edge-guidance block
    (EG_7) and of the last reverse one (EGr_6) is never read by the generator; it is replaced by ``Identity``.
+   The other edge outputs are read by the next block only through a nearest resize to half size (pixels
+   (2i, 2j)): their 3x3 convolution runs with stride 2 and computes just those pixels (4x fewer operations;
+   21 % of the ``compact`` generator's arithmetic).
 3. **One-channel convolutions as shifted sums** (``narrow_conv``). oneDNN runs a convolution with a single
    output channel far below peak (MECNet's last layer, 7x7 to one channel: ~30 GFLOP/s against several
    hundred for the trunk). Such a layer (stride 1) becomes one 1x1 convolution to ``kh*kw`` channels in
@@ -269,13 +272,32 @@ def _replace_layers(model: nn.Module, rewrite) -> None:
             _replace_layers(child, rewrite)
 
 
+def _edge_out_conv(block: nn.Module) -> nn.Conv2d:
+    """The convolution of an edge-guidance block's ``edge_out`` CBL (plain, or folded into one Conv2d)."""
+    conv = block.edge_out[0]
+    if type(conv) is not nn.Conv2d or tuple(conv.stride) != (1, 1) or tuple(conv.kernel_size) != (3, 3) \
+            or tuple(conv.padding) != (1, 1) or tuple(conv.dilation) != (1, 1):
+        raise ValueError(f"unexpected edge_out convolution {conv}")
+    return conv
+
+
 def _prune_generator(model: nn.Module) -> None:
-    """Replace the unused edge outputs of the generator's last edge-guidance blocks by Identity."""
+    """Drop what the generator computes but never reads (in place; no-op for other models).
+
+    * The edge outputs of the last forward and the last reverse edge-guidance block: replaced by Identity.
+    * Three quarters of every other edge output: EG_{k+1} reads EG_k's edge output ``CBL_out(e')`` (level-k size)
+      only through a nearest resize to half size, which keeps the pixels (2i, 2j). The 3x3 convolution (padding 1)
+      of ``CBL_out`` then runs with stride 2, giving exactly those pixels (the BatchNorm and the LeakyReLU act per
+      pixel); EG_{k+1} finds the edge feature at its own size and skips the resize. About 2.3 of the 10.9 GFLOP of
+      the ``compact`` generator at 512x384.
+    """
     from .edge_lbam import EdgeLBAM
 
     if isinstance(model, EdgeLBAM):
         for blocks in (model.forward_guidance, model.reverse_guidance):
             if len(blocks):
+                for block in list(blocks)[:-1]:
+                    _edge_out_conv(block).stride = (2, 2)
                 blocks[-1].edge_out = nn.Identity()
 
 
