@@ -4,8 +4,8 @@ import torch
 from torch import nn
 
 from lbam.models import EdgeLBAM, MECNet, get_config
-from lbam.models.attention import cbl
-from lbam.models.fuse import fold_batchnorm, fold_conv_bn, fuse_for_inference, is_fused
+from lbam.models.attention import cbl, mask_update
+from lbam.models.fuse import fast_mask_update, fold_batchnorm, fold_conv_bn, fuse_for_inference, is_fused
 
 
 @pytest.fixture(autouse=True)
@@ -128,12 +128,30 @@ def test_each_rewrite_alone_is_exact():
     image, hole, edges = _inputs(1, 128, seed=5)
     with torch.no_grad():
         ref = gen(image, hole, edges)
-    for flags in ({"fold_bn": True, "prune": False, "channels_last": False},
-                  {"fold_bn": False, "prune": True, "channels_last": False},
-                  {"fold_bn": False, "prune": False, "channels_last": True}):
+    for flags in ({"fold_bn": True, "prune": False, "fast_gm": False, "channels_last": False},
+                  {"fold_bn": False, "prune": True, "fast_gm": False, "channels_last": False},
+                  {"fold_bn": False, "prune": False, "fast_gm": True, "channels_last": False},
+                  {"fold_bn": False, "prune": False, "fast_gm": False, "channels_last": True}):
         with torch.inference_mode():
             out = fuse_for_inference(gen, **flags)(image, hole, edges)
         assert (out - ref).abs().max().item() < 1e-4, flags
+
+
+def test_fast_mask_update_matches_pow():
+    g = torch.Generator().manual_seed(0)
+    x = torch.cat([torch.randn(10_000, generator=g) * 3, torch.tensor([0.0, -0.0, -5.0, 1e-35, 1e-20, 1.0, 40.0])])
+    ref = mask_update(x)
+    out = fast_mask_update(x.clone())
+    assert out.shape == x.shape and torch.isfinite(out).all()
+    pos = x > 1e-30
+    assert ((out[pos] - ref[pos]).abs() / ref[pos]).max().item() < 2e-6
+    assert out[~pos].max().item() < 1e-23  # 0 in the paper's form: 1e-24 here
+    gen = EdgeLBAM(get_config("tiny").generator).eval()
+    layers = [m for m in fuse_for_inference(gen).modules() if hasattr(m, "g_M")]
+    assert len(layers) == 7 + 6 and all(m.g_M is fast_mask_update for m in layers)
+    assert all(m.g_M is not fast_mask_update for m in fuse_for_inference(gen, fast_gm=False).modules()
+               if hasattr(m, "g_M"))
+    assert all(m.g_M is not fast_mask_update for m in gen.modules() if hasattr(m, "g_M"))
 
 
 def test_fold_conv_bn_and_fold_batchnorm():

@@ -116,11 +116,12 @@ def _ablation_section(opts: Options, log) -> List[dict]:
             else:  # no one-channel convolution: narrow_conv does nothing
                 no_wino = dict(winograd=False, channels_last=False)
                 no_phase = dict(no_wino, phase_deconv=False)
-                all_on = "fold_bn+prune+phase_deconv+winograd"
+                all_on = "fold_bn+prune+fast_gm+phase_deconv+winograd"
                 variants = {"eager": None,
-                            "fold_bn": dict(fold_bn=True, prune=False, **no_phase),
-                            "fold_bn+prune": dict(fold_bn=True, prune=True, **no_phase),
-                            "fold_bn+prune+phase_deconv": dict(fold_bn=True, prune=True, **no_wino),
+                            "fold_bn": dict(fold_bn=True, prune=False, fast_gm=False, **no_phase),
+                            "fold_bn+prune": dict(fold_bn=True, prune=True, fast_gm=False, **no_phase),
+                            "fold_bn+prune+fast_gm": dict(fold_bn=True, prune=True, **no_phase),
+                            "fold_bn+prune+fast_gm+phase_deconv": dict(fold_bn=True, prune=True, **no_wino),
                             all_on: dict(fold_bn=True, prune=True, channels_last=False),
                             all_on + "+channels_last": dict(fold_bn=True, prune=True, channels_last=True)}
                 default = all_on + "+channels_last" if default_channels_last(model) else all_on

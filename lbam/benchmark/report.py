@@ -73,9 +73,9 @@ FIELD_DOCS: Dict[str, str] = {
     "fuse_ablation[].config": "configuration name",
     "fuse_ablation[].network": "'mecnet' or 'generator'",
     "fuse_ablation[].variant": "cumulative rewrites: generator 'eager' (inference mode, no rewrite), 'fold_bn', "
-                               "'fold_bn+prune', 'fold_bn+prune+phase_deconv', "
-                               "'fold_bn+prune+phase_deconv+winograd', "
-                               "'fold_bn+prune+phase_deconv+winograd+channels_last'; MECNet (no BatchNorm) "
+                               "'fold_bn+prune', 'fold_bn+prune+fast_gm', 'fold_bn+prune+fast_gm+phase_deconv', "
+                               "'fold_bn+prune+fast_gm+phase_deconv+winograd', "
+                               "'fold_bn+prune+fast_gm+phase_deconv+winograd+channels_last'; MECNet (no BatchNorm) "
                                "'eager', 'narrow_conv', 'narrow_conv+winograd', "
                                "'narrow_conv+winograd+channels_last'",
     "fuse_ablation[].is_default": "whether this variant is what fuse_for_inference does by default",

@@ -91,6 +91,8 @@ class ForwardAttention(nn.Module):
     new_mask = g_M(mc) with mc = mask_conv(m).
     """
 
+    g_M = staticmethod(mask_update)  # the inference copy (lbam.models.fuse) swaps in a faster form
+
     def __init__(self, c_in: int, c_mask: int, c_out: int, bn: bool = True) -> None:
         super().__init__()
         self.feature_conv = nn.Conv2d(c_in, c_out, 4, 2, 1, bias=False)
@@ -105,7 +107,7 @@ class ForwardAttention(nn.Module):
         out = skip * att
         if self.bn is not None:
             out = self.bn(out)
-        return F.leaky_relu(out, 0.2), skip, att, mask_update(mc)
+        return F.leaky_relu(out, 0.2), skip, att, self.g_M(mc)
 
 
 class ReverseAttention(nn.Module):
@@ -114,6 +116,8 @@ class ReverseAttention(nn.Module):
     Returns (reverse map B_k = g_A(rc), new reverse mask g_M(rc)), both (B, c_out, H/2, W/2), rc = conv(r).
     """
 
+    g_M = staticmethod(mask_update)  # the inference copy (lbam.models.fuse) swaps in a faster form
+
     def __init__(self, c_in: int, c_out: int) -> None:
         super().__init__()
         self.mask_conv = nn.Conv2d(c_in, c_out, 4, 2, 1, bias=False)
@@ -121,7 +125,7 @@ class ReverseAttention(nn.Module):
 
     def forward(self, r: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         rc = self.mask_conv(r)
-        return self.attention(rc), mask_update(rc)
+        return self.attention(rc), self.g_M(rc)
 
 
 class DecoderAttention(nn.Module):
