@@ -192,8 +192,10 @@ def _sample_grown(result: torch.Tensor, box_size: Tuple[int, int], offset: Tuple
     x0, x1, wx = (t[xs] for t in tx)
     wy, wx = wy.to(dt), wx.to(dt)
     vx = 1 - wx  # same weights and order of operations as torch's CPU kernel
-    top = result[:, y0, x0] * vx + result[:, y0, x1] * wx
-    bottom = result[:, y1, x0] * vx + result[:, y1, x1] * wx
+    flat = result.reshape(result.shape[0], h * w)  # gather by flat index: one index_select per corner
+    r0, r1 = y0 * w, y1 * w
+    top = flat.index_select(1, r0 + x0) * vx + flat.index_select(1, r0 + x1) * wx
+    bottom = flat.index_select(1, r1 + x0) * vx + flat.index_select(1, r1 + x1) * wx
     return top * (1 - wy) + bottom * wy
 
 
