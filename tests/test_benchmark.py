@@ -99,6 +99,12 @@ def test_quick_run_has_all_sections(quick):
         assert r["peak_rss_bytes"] is None or r["peak_rss_bytes"] > 0
         assert r["telea_median_s"] > 0 and r["lbam_median_s"] > 0
     assert [t["name"] for t in res["summary"]["targets"]]
+    prec = res["precision"]
+    assert prec["device"] == "cpu" and [r["dtype"] for r in prec["records"]] == ["float16", "bfloat16"]
+    for r in prec["records"]:  # half precision is close to fp32 but not identical
+        assert r["psnr_hole_db"] is not None and 20 < r["psnr_hole_db"] < 200 and 0 < r["max_abs_diff"] < 0.5
+    cpu_target = [t for t in res["summary"]["targets"] if "CPU autocast" in t["name"]][0]
+    assert cpu_target["value"] == min(r["psnr_hole_db"] for r in prec["records"] if r["dtype"] == "float16")
 
 
 def test_readme_documents_every_field():
@@ -140,6 +146,6 @@ def test_synthetic_inputs_are_deterministic():
 def test_parse_args():
     o = parse_args(["--batch-sizes", "4,8", "--sizes", "640x480", "--skip", "gpu,ablation"])
     assert o.batch_sizes == (1, 4, 8) and o.sizes == ((640, 480),)
-    assert o.sections == ("crops", "e2e")
+    assert o.sections == ("crops", "e2e", "precision")
     with pytest.raises(SystemExit):
         parse_args(["--only", "nope"])

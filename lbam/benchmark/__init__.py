@@ -13,6 +13,8 @@ Sections (every JSON field is documented in :data:`FIELD_DOCS` and ``benchmarks/
 * ``end_to_end`` - ``Inpainter.inpaint`` on synthetic photo-like images (2048 x 1536 and 4096 x 3072 by
   default) with 5 % and 25 % free-form holes, against OpenCV Telea on the same inputs in the same process; peak
   resident memory (``VmHWM`` of ``/proc/self/status``) of each, measured in a fresh subprocess per case.
+* ``precision`` - fp16 / bf16 autocast against fp32 on the CPU (PSNR of the outputs, untimed): the
+  half-precision numerics check that runs without a GPU.
 * ``gpu`` - only when CUDA is present: fp32 / fp16 / bf16 (autocast, as ``Inpainter(dtype=...)`` runs) at
   several batch sizes, PSNR of fp16 / bf16 outputs against fp32, and ``inpaint`` end to end.
 * ``summary`` - the ratios the project's speed targets are stated in, and whether each is met.

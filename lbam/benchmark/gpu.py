@@ -1,4 +1,5 @@
-"""GPU section: fp32 / fp16 / bf16 latency, PSNR against fp32, and ``inpaint`` end to end."""
+"""GPU section (fp32 / fp16 / bf16 latency, PSNR against fp32, ``inpaint`` end to end) and the precision
+section (the same PSNR of half-precision autocast against fp32, on the CPU, untimed)."""
 from __future__ import annotations
 
 import math
@@ -96,3 +97,46 @@ def gpu_section(opts: Options, log, device: str = "cuda") -> dict:
                 out["end_to_end"].append(dict(width=w, height=h, hole_target=ratio, dtype=dname,
                                               median_s=_median(t), times_s=t))
     return out
+
+
+def precision_section(opts: Options, log, device: str = "cpu") -> dict:
+    """Half-precision autocast against fp32 on ``device`` (default the CPU), outputs only (no timing).
+
+    The default configuration with its trained weights (random weights in --quick) completes a batch of crops
+    (``max(opts.batch_sizes)``) in fp32 and under fp16 / bf16 autocast, as ``Inpainter(dtype=...)`` runs it;
+    records the PSNR of each against fp32. On a CPU this measures the numerics of half precision, not its speed
+    (CPUs without half-precision units run it far slower); the CUDA measurement is in the GPU section.
+    """
+    import contextlib
+
+    import torch
+
+    from ..compose import complete
+    from ..models.fuse import fuse_for_inference
+
+    name = opts.default_config
+    cfg, mec, gen = _networks(name)
+    weights = f"random:{name}"
+    if not opts.quick:
+        try:
+            inp = _load_inpainter(opts.weights, device="cpu")
+            if inp.config.name == name:
+                mec, gen, weights = inp.mecnet, inp.generator, inp.name
+        except Exception:
+            pass
+    fmec, fgen = fuse_for_inference(mec.to(device)), fuse_for_inference(gen.to(device))
+    n = max(opts.batch_sizes)
+    image, hole, edges = _crop_batch(opts, n, cfg, device=device)
+    outputs = {}
+    for dname, dt in (("float32", None), ("float16", torch.float16), ("bfloat16", torch.bfloat16)):
+        ctx = torch.autocast(device.split(":")[0], dtype=dt) if dt is not None else contextlib.nullcontext()
+        with torch.inference_mode(), ctx:
+            outputs[dname] = complete(fmec, fgen, image, hole, edges)[0].float()
+    ref, holes = outputs["float32"], hole.expand_as(outputs["float32"]) > 0.5
+    records = []
+    for dname in ("float16", "bfloat16"):
+        o = outputs[dname]
+        records.append(dict(config=name, weights=weights, dtype=dname, crops=n, psnr_db=_psnr(o, ref),
+                            psnr_hole_db=_psnr(o[holes], ref[holes]), max_abs_diff=float((o - ref).abs().max())))
+        log(f"precision ({device}): {name} {dname} vs float32: {records[-1]['psnr_hole_db']} dB in the holes")
+    return dict(device=device, records=records)

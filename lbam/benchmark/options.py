@@ -28,12 +28,12 @@ class Options:
     sizes: Tuple[Tuple[int, int], ...] = ((2048, 1536), (4096, 3072))
     holes: Tuple[float, ...] = (0.05, 0.25)
     weights: Optional[str] = None
-    sections: Tuple[str, ...] = ("crops", "ablation", "e2e", "gpu")
+    sections: Tuple[str, ...] = ("crops", "ablation", "e2e", "precision", "gpu")
     gpu_batch_sizes: Tuple[int, ...] = (1, 4, 8, 16)
     seed: int = 0
 
 
-SECTIONS = ("crops", "ablation", "e2e", "gpu")
+SECTIONS = ("crops", "ablation", "e2e", "precision", "gpu")
 
 
 def _ints(s: str) -> Tuple[int, ...]:

@@ -111,6 +111,16 @@ FIELD_DOCS: Dict[str, str] = {
     "end_to_end[].telea_peak_rss_bytes": "peak resident memory during one Telea call, or null",
     "end_to_end[].peak_measured_exactly": "true when the kernel let the worker reset VmHWM before each call "
                                           "(else peaks are process-lifetime peaks, still an upper bound)",
+    "precision": "half-precision numerics without a GPU: fp16 / bf16 autocast against fp32 on the CPU (untimed)",
+    "precision.device": "where it ran ('cpu'), or null when skipped",
+    "precision.records": "list: one record per half dtype",
+    "precision.records[].config": "configuration name (the default configuration)",
+    "precision.records[].weights": "the weights used ('random:<config>' in --quick)",
+    "precision.records[].dtype": "'float16' or 'bfloat16' (autocast, as Inpainter(dtype=...) runs it)",
+    "precision.records[].crops": "number of crops compared (max of --batch-sizes)",
+    "precision.records[].psnr_db": "PSNR (dB, images in [0, 1]) of the composited output against fp32; null if identical",
+    "precision.records[].psnr_hole_db": "the same over hole pixels only; null if identical",
+    "precision.records[].max_abs_diff": "largest absolute difference to the fp32 output",
     "gpu": "GPU section (only measured when CUDA is present)",
     "gpu.available": "whether the section ran",
     "gpu.reason": "why not, or null",
@@ -222,6 +232,12 @@ def to_markdown(res: dict) -> str:
                           None if r["peak_rss_delta_bytes"] is None else r["peak_rss_delta_bytes"] / GB,
                           None if r["telea_peak_rss_bytes"] is None else r["telea_peak_rss_bytes"] / GB)
                          for r in res["end_to_end"]])
+    pr = res.get("precision") or {}
+    if pr.get("records"):
+        lines += [f"## Half precision against fp32 ({pr['device']} autocast, untimed)", ""]
+        lines += _table(["config", "weights", "dtype", "crops", "PSNR vs fp32 (dB)", "hole PSNR (dB)", "max abs diff"],
+                        [(r["config"], r["weights"], r["dtype"], r["crops"], r["psnr_db"], r["psnr_hole_db"],
+                          r["max_abs_diff"]) for r in pr["records"]])
     g = res["gpu"]
     lines += ["## GPU", ""]
     if not g["available"]:

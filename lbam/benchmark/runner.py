@@ -15,7 +15,7 @@ import numpy as np
 
 from .crops import _ablation_section, _crop_section
 from .e2e import _e2e_section, _e2e_worker
-from .gpu import gpu_section
+from .gpu import gpu_section, precision_section
 from .options import Options, parse_args
 from .report import to_markdown, write_results
 from .timing import GB, _ratio
@@ -25,7 +25,15 @@ SCHEMA_VERSION = 1
 
 # ------------------------------------------------------------------------------------------------ summary
 
-def _summary(opts: Options, crops: List[dict], e2e: List[dict]) -> dict:
+def _fp16_psnr(records: List[dict], config: str) -> Optional[float]:
+    """The lowest hole PSNR of fp16 against fp32 among ``records`` of ``config`` (None if none)."""
+    vals = [r["psnr_hole_db"] for r in records if r["config"] == config and r["dtype"] == "float16"]
+    vals = [v for v in vals if v is not None]  # None: outputs identical to fp32
+    return min(vals) if vals else None
+
+
+def _summary(opts: Options, crops: List[dict], e2e: List[dict], precision: Optional[dict] = None,
+             gpu: Optional[dict] = None) -> dict:
     def pc(config, mode, batch):
         for r in crops:
             if (r["config"], r["network"], r["mode"], r["batch"]) == (config, "both", mode, batch):
@@ -70,6 +78,10 @@ def _summary(opts: Options, crops: List[dict], e2e: List[dict]) -> dict:
                "<=", 5.0),
         target(f"peak RSS bytes ({s['peak_rss_case'] or 'last size, largest hole'})", s["peak_rss_bytes"], "<",
                3 * GB),
+        target("fp16 vs fp32 PSNR in the holes, dB (CUDA)",
+               _fp16_psnr((gpu or {}).get("psnr", []), opts.default_config), ">=", 40.0),
+        target("fp16 vs fp32 PSNR in the holes, dB (CPU autocast: the same numerics check without a GPU)",
+               _fp16_psnr((precision or {}).get("records", []), opts.default_config), ">=", 40.0),
     ]
     return s
 
@@ -128,12 +140,14 @@ def run_benchmark(opts: Options, argv: Sequence[str] = (), log: Callable[[str], 
     res["crop_latency"], res["throughput"] = crops, throughput
     res["fuse_ablation"] = _ablation_section(opts, log) if "ablation" in opts.sections else []
     res["end_to_end"] = _e2e_section(opts, log) if "e2e" in opts.sections else []
+    res["precision"] = (precision_section(opts, log) if "precision" in opts.sections
+                        else dict(device=None, records=[]))
     if "gpu" in opts.sections:
         res["gpu"] = gpu_section(opts, log)
     else:
         res["gpu"] = dict(available=False, reason="skipped (--skip gpu)", device_name=None, records=[], psnr=[],
                           end_to_end=[])
-    res["summary"] = _summary(opts, crops, res["end_to_end"])
+    res["summary"] = _summary(opts, crops, res["end_to_end"], res["precision"], res["gpu"])
     res["meta"]["load_average_end"] = _loadavg()
     res["meta"]["duration_s"] = time.perf_counter() - t0
     return res
