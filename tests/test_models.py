@@ -106,3 +106,24 @@ def test_residual_generator_starts_close_to_its_prefill():
         out = gen(img, hole, torch.zeros_like(hole))
     residual = (out - pyramid_fill(img, 1 - hole).clamp(0, 1)).abs()
     assert 0 < residual.mean() < 0.05
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_decoder_attention_inference_path_matches_training_path(channels_last):
+    # without gradients the two products are written into one tensor; with them, cat(s * A, up(d) * B)
+    from lbam.models.attention import DecoderAttention
+
+    torch.manual_seed(0)
+    layer = DecoderAttention(8, 4).eval()
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    s, a, b = (torch.randn(2, 4, 16, 12).contiguous(memory_format=fmt) for _ in range(3))
+    d = torch.randn(2, 8, 8, 6).contiguous(memory_format=fmt)
+    if channels_last:
+        layer = layer.to(memory_format=torch.channels_last)
+    ref = layer(s, d, a, b)  # grad mode: the concatenating form
+    up = layer.up(d)
+    manual = torch.nn.functional.leaky_relu(layer.bn(torch.cat((s, up), 1) * torch.cat((a, b), 1)), 0.2)
+    with torch.no_grad():
+        out = layer(s, d, a, b)
+    assert out.shape == (2, 8, 16, 12)
+    assert torch.equal(out, ref.detach()) and torch.allclose(ref, manual, atol=1e-6)

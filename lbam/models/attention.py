@@ -129,10 +129,11 @@ class ReverseAttention(nn.Module):
 
 
 class DecoderAttention(nn.Module):
-    """Bidirectional decoder layer DA(s, d, map) = LReLU(BN(cat(s, ConvT(d)) * map)).
+    """Bidirectional decoder layer DA(s, d, A_k, B_k) = LReLU(BN(cat(s, ConvT(d)) * cat(A_k, B_k))).
 
-    s: skip (B, c_out, 2h, 2w); d: decoder input (B, c_in, h, w); map: cat(A_k, B_k) (B, 2*c_out, 2h, 2w).
-    Returns (B, 2*c_out, 2h, 2w).
+    s: skip (B, c_out, 2h, 2w); d: decoder input (B, c_in, h, w); forward_map A_k and reverse_map B_k:
+    (B, c_out, 2h, 2w) each. Returns (B, 2*c_out, 2h, 2w). Computed as cat(s * A_k, ConvT(d) * B_k) (the same
+    products), without gradients written straight into one output tensor (no concatenation copies).
     """
 
     def __init__(self, c_in: int, c_out: int) -> None:
@@ -140,6 +141,17 @@ class DecoderAttention(nn.Module):
         self.up = nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False)
         self.bn = nn.BatchNorm2d(2 * c_out)
 
-    def forward(self, s: torch.Tensor, d: torch.Tensor, attention_map: torch.Tensor) -> torch.Tensor:
-        x = torch.cat((s, self.up(d)), dim=1) * attention_map
+    def forward(self, s: torch.Tensor, d: torch.Tensor, forward_map: torch.Tensor,
+                reverse_map: torch.Tensor) -> torch.Tensor:
+        u = self.up(d)
+        if torch.is_grad_enabled():
+            x = torch.cat((s * forward_map, u * reverse_map), dim=1)
+        else:
+            c = s.shape[1]
+            cl = s.is_contiguous(memory_format=torch.channels_last) and not s.is_contiguous()
+            dtype = torch.promote_types(torch.result_type(s, forward_map), torch.result_type(u, reverse_map))
+            x = torch.empty((s.shape[0], 2 * c) + tuple(s.shape[2:]), dtype=dtype, device=s.device,
+                            memory_format=torch.channels_last if cl else torch.contiguous_format)
+            torch.mul(s, forward_map, out=x[:, :c])
+            torch.mul(u, reverse_map, out=x[:, c:])
         return F.leaky_relu(self.bn(x), 0.2)

@@ -117,7 +117,7 @@ class EdgeLBAM(nn.Module):
         d = f
         for j, layer in enumerate(self.decoder):
             k = 5 - j  # S_6 .. S_1 (0-based index 5 .. 0)
-            d = layer(skips[k], d, torch.cat((forward_maps[k], reverse_maps[k]), dim=1))
+            d = layer(skips[k], d, forward_maps[k], reverse_maps[k])
         z = self.output_conv(d)
         if self.config.residual:
             return (base + torch.tanh(z)).clamp(0, 1)
