@@ -26,10 +26,17 @@ from .io import IMAGE_SUFFIXES
 log = logging.getLogger("lbam")
 
 
+DTYPES = ("float32", "float16", "bfloat16")
+
+
 def _inpainter(args):
+    import torch
+
     from .api import Inpainter
 
-    return Inpainter.from_pretrained(args.weights, device=args.device)
+    dtype = getattr(args, "dtype", None)
+    dtype = None if dtype in (None, "float32") else getattr(torch, dtype)
+    return Inpainter.from_pretrained(args.weights, device=args.device, dtype=dtype)
 
 
 def _pairs(images: Path, masks: Path):
@@ -226,6 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", help="weights name, folder or Hub repo id (default: bundled)")
     p.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: CUDA when available)")
     p.add_argument("--strategy", default="auto", choices=("auto", "crop", "resize", "full"))
+    p.add_argument("--dtype", default="float32", choices=DTYPES,
+                   help="network precision: float16 / bfloat16 run the networks under autocast, for GPUs (on a CPU "
+                        "without half-precision units they are much slower than float32)")
     p.add_argument("--dilate", type=int, default=0, metavar="PIXELS",
                    help="grow the hole by PIXELS first (masks that stop short of an object's rim or shadow)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

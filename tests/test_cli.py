@@ -74,6 +74,27 @@ def test_inpaint_dilate_grows_the_hole(tmp_path):
     assert_clean_error(lbam("inpaint", EXAMPLE, EXAMPLE_MASK, "-o", out, "--dilate", "-1"), "dilate")
 
 
+def test_inpaint_dtype_option(tmp_path):
+    # a small image keeps the half-precision CPU run short; known pixels stay exact, the fill is close to fp32
+    img = Image.open(EXAMPLE).convert("RGB").resize((128, 96))
+    m = np.zeros((96, 128), np.uint8)
+    m[30:60, 40:90] = 255
+    img.save(tmp_path / "a.png")
+    Image.fromarray(m).save(tmp_path / "m.png")
+    outs = {}
+    for dt in ("float32", "bfloat16"):
+        proc = lbam("inpaint", tmp_path / "a.png", tmp_path / "m.png", "-o", tmp_path / f"{dt}.png", "--dtype", dt,
+                    "--device", "cpu", "-q")
+        assert proc.returncode == 0, proc.stderr
+        outs[dt] = np.asarray(Image.open(tmp_path / f"{dt}.png")).astype(np.int16)
+    hole = m >= 128
+    src = np.asarray(img).astype(np.int16)
+    assert np.array_equal(outs["bfloat16"][~hole], src[~hole])
+    assert np.abs(outs["bfloat16"][hole] - outs["float32"][hole]).mean() < 3
+    bad = lbam("inpaint", tmp_path / "a.png", tmp_path / "m.png", "-o", tmp_path / "x.png", "--dtype", "int8")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr and "dtype" in bad.stderr
+
+
 def test_weights_list_names_the_default():
     proc = lbam("weights", "list")
     assert proc.returncode == 0, proc.stderr
