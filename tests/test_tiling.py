@@ -398,3 +398,31 @@ def test_paste_float64_canvas_and_grown_path_dtype():
     assert out.dtype == torch.float64
     ref = _reference_paste(canvas, results.double(), crops, hole)
     assert float((out - ref).abs().max()) <= 1e-5  # taps are computed in float32
+
+
+def test_component_boxes_match_connected_component_statistics():
+    import cv2
+
+    from lbam.tiling.plan import _component_boxes
+
+    def reference(m):
+        _, _, stats, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
+        st = stats[1:].astype(np.int64)
+        return sorted(map(tuple, np.stack([st[:, 0], st[:, 1], st[:, 0] + st[:, 2], st[:, 1] + st[:, 3]], 1).tolist()))
+
+    rng = np.random.default_rng(0)
+    masks = []
+    for t in range(40):
+        h, w = (int(v) for v in rng.integers(1, 120, 2))
+        m = (rng.random((h, w)) < rng.uniform(0.01, 0.6)).astype(np.uint8)
+        if t % 2:
+            m = cv2.dilate(m, np.ones((3, 3), np.uint8))
+        masks.append(m)
+    ring = np.ones((9, 9), np.uint8)
+    ring[2:7, 2:7] = 0
+    ring[4, 4] = 1  # a component inside another's hole
+    diagonal = np.zeros((7, 7), np.uint8)
+    diagonal[1, 1] = diagonal[2, 2] = diagonal[3, 1] = 1  # one component through 8-connectivity
+    masks += [ring, diagonal, np.ones((1, 9), np.uint8), np.ones((5, 7), np.uint8), np.zeros((4, 4), np.uint8)]
+    for m in masks:
+        assert sorted(map(tuple, _component_boxes(m).tolist())) == reference(m)
