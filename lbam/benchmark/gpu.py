@@ -18,6 +18,33 @@ def _psnr(a, b) -> Optional[float]:
     return None if mse == 0 else 10 * math.log10(1.0 / mse)
 
 
+def _agreement(o, ref, holes) -> dict:
+    """How closely output ``o`` matches ``ref`` (both (B, 3, H, W) float; ``holes`` a bool mask of their shape)."""
+    return dict(psnr_db=_psnr(o, ref), psnr_hole_db=_psnr(o[holes], ref[holes]),
+                max_abs_diff=float((o - ref).abs().max()))
+
+
+def _autocast(device: str, dtype):
+    """Autocast to ``dtype`` on ``device``'s type; no context for ``dtype=None`` (fp32)."""
+    import contextlib
+
+    import torch
+
+    return torch.autocast(device.split(":")[0], dtype=dtype) if dtype is not None else contextlib.nullcontext()
+
+
+def _trained_networks(opts: Options, name: str, mec, gen):
+    """(mecnet, generator, weights name) of the benchmark's weights when they are of configuration ``name``,
+    else the given networks and None. Trained weights make a half-precision PSNR meaningful."""
+    try:
+        inp = _load_inpainter(opts.weights, device="cpu")
+    except Exception:
+        return mec, gen, None
+    if inp.config.name != name:
+        return mec, gen, None
+    return inp.mecnet, inp.generator, inp.name
+
+
 def gpu_section(opts: Options, log, device: str = "cuda") -> dict:
     """The GPU measurements; ``device`` can be "cpu" (for tests of this code path only)."""
     import torch
@@ -40,21 +67,14 @@ def gpu_section(opts: Options, log, device: str = "cuda") -> dict:
     for name in configs:
         cfg, mec, gen = _networks(name)
         if name == opts.default_config and not opts.quick:
-            try:  # trained weights make the PSNR meaningful
-                inp = _load_inpainter(opts.weights, device="cpu")
-                if inp.config.name == name:
-                    mec, gen = inp.mecnet, inp.generator
-            except Exception:
-                pass
+            mec, gen, _ = _trained_networks(opts, name, mec, gen)
         fmec = fuse_for_inference(mec.to(device))
         fgen = fuse_for_inference(gen.to(device))
         image, hole, edges = _crop_batch(opts, nmax, cfg, device=device)
         outputs = {}
         for dname, dt in dtypes.items():
             def ctx(dt=dt):
-                import contextlib
-
-                return torch.autocast(device.split(":")[0], dtype=dt) if dt is not None else contextlib.nullcontext()
+                return _autocast(device, dt)
 
             cases = {}
             for b in opts.gpu_batch_sizes:
@@ -82,9 +102,7 @@ def gpu_section(opts: Options, log, device: str = "cuda") -> dict:
             if dname == "float32":
                 continue
             o = outputs[dname]
-            out["psnr"].append(dict(config=name, dtype=dname, psnr_db=_psnr(o, ref),
-                                    psnr_hole_db=_psnr(o[holes], ref[holes]),
-                                    max_abs_diff=float((o - ref).abs().max())))
+            out["psnr"].append(dict(config=name, dtype=dname, **_agreement(o, ref, holes)))
     for w, h in opts.sizes:
         for ratio in opts.holes:
             image = synthetic_image(h, w, seed=opts.seed)
@@ -107,8 +125,6 @@ def precision_section(opts: Options, log, device: str = "cpu") -> dict:
     records the PSNR of each against fp32. On a CPU this measures the numerics of half precision, not its speed
     (CPUs without half-precision units run it far slower); the CUDA measurement is in the GPU section.
     """
-    import contextlib
-
     import torch
 
     from ..compose import complete
@@ -116,27 +132,21 @@ def precision_section(opts: Options, log, device: str = "cpu") -> dict:
 
     name = opts.default_config
     cfg, mec, gen = _networks(name)
-    weights = f"random:{name}"
+    weights = None
     if not opts.quick:
-        try:
-            inp = _load_inpainter(opts.weights, device="cpu")
-            if inp.config.name == name:
-                mec, gen, weights = inp.mecnet, inp.generator, inp.name
-        except Exception:
-            pass
+        mec, gen, weights = _trained_networks(opts, name, mec, gen)
+    weights = weights or f"random:{name}"
     fmec, fgen = fuse_for_inference(mec.to(device)), fuse_for_inference(gen.to(device))
     n = max(opts.batch_sizes)
     image, hole, edges = _crop_batch(opts, n, cfg, device=device)
     outputs = {}
     for dname, dt in (("float32", None), ("float16", torch.float16), ("bfloat16", torch.bfloat16)):
-        ctx = torch.autocast(device.split(":")[0], dtype=dt) if dt is not None else contextlib.nullcontext()
-        with torch.inference_mode(), ctx:
+        with torch.inference_mode(), _autocast(device, dt):
             outputs[dname] = complete(fmec, fgen, image, hole, edges)[0].float()
     ref, holes = outputs["float32"], hole.expand_as(outputs["float32"]) > 0.5
     records = []
     for dname in ("float16", "bfloat16"):
         o = outputs[dname]
-        records.append(dict(config=name, weights=weights, dtype=dname, crops=n, psnr_db=_psnr(o, ref),
-                            psnr_hole_db=_psnr(o[holes], ref[holes]), max_abs_diff=float((o - ref).abs().max())))
+        records.append(dict(config=name, weights=weights, dtype=dname, crops=n, **_agreement(o, ref, holes)))
         log(f"precision ({device}): {name} {dname} vs float32: {records[-1]['psnr_hole_db']} dB in the holes")
     return dict(device=device, records=records)
