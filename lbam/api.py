@@ -116,7 +116,8 @@ class Inpainter:
         cfg = self.config
         edges = canny_edges(rgb_to_gray(image), hole, cfg.canny_sigma, cfg.canny_low, cfg.canny_high)
         with self._autocast():
-            out, edge = complete(self._mecnet_run, self._generator_run, image, hole, edges, guide)
+            out, edge = complete(self._mecnet_run, self._generator_run, image, hole, edges, guide,
+                                 cfg.edge_decode, cfg.edge_threshold)
         return out.float(), edge.float()
 
     @torch.inference_mode()

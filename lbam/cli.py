@@ -124,13 +124,16 @@ def cmd_weights(args) -> int:
 def _train_config(args, stage: str, init: Optional[str], model: str):
     from .training.config import make_config
 
-    return make_config(args.recipe, stage=stage, model=model, data=args.data, val=args.val, out=args.out,
+    data = args.data[0] if len(args.data) == 1 else list(args.data)
+    return make_config(args.recipe, stage=stage, model=model, data=data, val=args.val, out=args.out,
                        init=init, max_minutes=args.max_minutes, max_steps=args.max_steps, decay_from=args.decay_from,
                        min_lr_ratio=args.min_lr_ratio, batch_size=args.batch_size,
                        size=args.size, lr=args.lr, edge_lr=args.edge_lr, pixel_loss=args.pixel_loss,
                        scale=tuple(args.scale) if args.scale else None, vgg_weights=args.vgg_weights,
                        mask_dir=args.mask_dir, hole_range=tuple(args.hole_range) if args.hole_range else None,
-                       workers=args.workers, seed=args.seed, tensorboard=args.tensorboard or None)
+                       workers=args.workers, seed=args.seed, tensorboard=args.tensorboard or None,
+                       w_grad=args.w_grad, w_grid=args.w_grid, edge_pos_weight=args.edge_pos_weight,
+                       val_every=args.val_every)
 
 
 def cmd_train(args) -> int:
@@ -187,7 +190,8 @@ def cmd_convert(args) -> int:
 
 
 def _train_args(p: argparse.ArgumentParser, need_config: bool) -> None:
-    p.add_argument("--data", required=True, help="folder of training images (recursive)")
+    p.add_argument("--data", required=True, nargs="+",
+                   help="folder(s) of training images (recursive); several folders are sampled equally often")
     p.add_argument("--val", help="folder of validation images")
     p.add_argument("--out", required=True, help="run folder (checkpoints, logs, samples)")
     if need_config:
@@ -211,6 +215,11 @@ def _train_args(p: argparse.ArgumentParser, need_config: bool) -> None:
     p.add_argument("--mask-dir", help="folder of hole masks to train with (default: free-form masks)")
     p.add_argument("--hole-range", type=float, nargs=2, metavar=("MIN", "MAX"),
                    help="hole-area fraction range of the free-form training masks (default 0.05 0.6)")
+    p.add_argument("--w-grad", type=float, help="weight of the local gradient-energy loss (sharper fills)")
+    p.add_argument("--w-grid", type=float, help="weight of the checkerboard (grid energy) loss")
+    p.add_argument("--edge-pos-weight", type=float,
+                   help="weight of edge pixels in MECNet's BCE (1 = plain; more recall for NMS decoding)")
+    p.add_argument("--val-every", type=int, metavar="STEPS", help="validate every STEPS steps (default 500)")
     p.add_argument("--workers", type=int)
     p.add_argument("--seed", type=int)
     p.add_argument("--tensorboard", action="store_true")

@@ -10,6 +10,9 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Dict, Tuple
 
 
+EDGE_DECODES = ("none", "nms")
+
+
 @dataclass(frozen=True)
 class MECNetConfig:
     """MECNet widths: encoder ``base, 2*base, 4*base``; trunk of ``n_blocks`` residual blocks at ``4*base``."""
@@ -48,6 +51,11 @@ class ModelConfig:
     canny_sigma / canny_low / canny_high: Canny settings of ARCHITECTURE.md section 1 (thresholds on the
     gradient magnitude of the smoothed float gray image in [0, 1]).
     train_size: side of the square crops the networks were trained on (inference scales crops to it).
+    edge_decode: how MECNet's probabilities become the edge map inside the hole. ``"none"`` (the paper) passes
+        them on as they are; ``"nms"`` keeps only ridge pixels (local maxima across the line, as Canny's
+        non-maximum suppression) whose probability is at least ``edge_threshold``: thin lines instead of a
+        soft haze (``lbam.compose.decode_edges``).
+    edge_threshold: probability a ridge pixel needs to survive ``"nms"`` decoding, in (0, 1).
     """
 
     name: str = "paper"
@@ -57,6 +65,12 @@ class ModelConfig:
     canny_low: float = 0.1
     canny_high: float = 0.2
     train_size: int = 256
+    edge_decode: str = "none"
+    edge_threshold: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.edge_decode not in EDGE_DECODES:
+            raise ValueError(f"edge_decode must be one of {EDGE_DECODES}, got {self.edge_decode!r}")
 
     def to_dict(self) -> Dict[str, Any]:
         d = asdict(self)
@@ -84,6 +98,7 @@ CONFIGS: Dict[str, ModelConfig] = {
         name="compact",
         mecnet=MECNetConfig(base=12, n_blocks=4),
         generator=EdgeLBAMConfig(widths=(16, 32, 64, 96, 128, 128, 128), prefill="pyramid", residual=True),
+        edge_decode="nms",
     ),
     # Smallest widths that still exercise every code path: for tests only.
     "tiny": ModelConfig(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 STAGES = ("edge", "inpaint", "joint")
 
@@ -21,7 +21,7 @@ class TrainConfig:
     stage: str = "joint"
     model: str = "compact"
     recipe: str = "fast"
-    data: str = ""
+    data: Union[str, Sequence[str]] = ""  # one folder, or several sampled with equal probability
     val: Optional[str] = None
     out: str = "runs/default"
     mask_dir: Optional[str] = None
@@ -47,10 +47,13 @@ class TrainConfig:
     w_adv: float = 0.0
     w_perc: float = 0.0
     w_style: float = 0.0
+    w_grad: float = 0.0  # gradient_statistics_loss: local texture energy of the fill against the truth
+    w_grid: float = 0.0  # grid_loss: checkerboard energy of the fill beyond the truth's
     gp_weight: float = 10.0
     vgg_weights: Optional[str] = None
     # MECNet loss: "bce" (class-balanced) or "gan" (non-saturating + feature matching)
     edge_loss: str = "bce"
+    edge_pos_weight: float = 1.0  # weight of edge pixels in the BCE (1: plain; higher: more recall, for NMS)
     edge_fm_weight: float = 10.0
     detach_edges: bool = True
     # schedule and bookkeeping
@@ -77,6 +80,8 @@ class TrainConfig:
             raise ValueError(f"decay_from must lie in [0, max_steps={self.max_steps}), got {self.decay_from}")
         if self.edge_loss not in ("bce", "gan"):
             raise ValueError(f"edge_loss must be 'bce' or 'gan', got {self.edge_loss!r}")
+        if not isinstance(self.data, str):
+            self.data = list(self.data)
         self.scale, self.betas = tuple(self.scale), tuple(self.betas)
         self.edge_betas, self.hole_range = tuple(self.edge_betas), tuple(self.hole_range)
         if len(self.hole_range) != 2 or not 0 <= self.hole_range[0] < self.hole_range[1] <= 1:

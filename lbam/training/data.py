@@ -71,9 +71,10 @@ def make_sample(rgb: np.ndarray, hole: np.ndarray, sigma: float, low: float, hig
 
 
 class TrainImages(torch.utils.data.Dataset):
-    """Random crops of a folder of images, with holes.
+    """Random crops of one folder of images, or of several, with holes.
 
-    Each image is decoded once and cached with its short side at ``short_side * max(scale)``. A sample
+    ``root`` is a folder or a sequence of folders; with several, each sample first picks a folder with equal
+    probability (e.g. photos and textures half and half, whatever their counts), then an image in it. Each image is decoded once and cached with its short side at ``short_side * max(scale)``. A sample
     resizes it so the short side is ``short_side * U(scale)`` (never below ``size``), takes a random
     ``size`` crop, flips it horizontally half the time, and draws a hole (free-form, or from ``mask_dir``).
     Index ``i`` always gives the same sample for the same seed; the dataset is ``length`` samples long.
@@ -83,7 +84,12 @@ class TrainImages(torch.utils.data.Dataset):
                  mask_dir=None, hole_range: Tuple[float, float] = (0.0, 0.6), seed: int = 0,
                  canny_sigma: float = 1.5, canny_low: float = 0.1, canny_high: float = 0.2,
                  length: int = 10**9) -> None:
-        self.files = list_images(root)
+        roots = [root] if isinstance(root, (str, Path)) else list(root)
+        if not roots:
+            raise FileNotFoundError("no training folder given")
+        self.sources = [list_images(r) for r in roots]
+        self.files = [f for files in self.sources for f in files]
+        self._offsets = np.cumsum([0] + [len(files) for files in self.sources])
         self.size, self.short_side, self.scale = size, short_side, scale
         self.mask_dir, self.hole_range, self.seed, self.length = mask_dir, hole_range, seed, length
         self.canny = (canny_sigma, canny_low, canny_high)
@@ -101,7 +107,8 @@ class TrainImages(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> Dict[str, torch.Tensor]:
         rng = np.random.default_rng([self.seed, int(i)])
-        img = self._image(int(rng.integers(len(self.files))))
+        src = int(rng.integers(len(self.sources))) if len(self.sources) > 1 else 0
+        img = self._image(int(self._offsets[src] + rng.integers(len(self.sources[src]))))
         short = max(self.size, int(round(self.short_side * rng.uniform(*self.scale))))
         if short != min(img.shape[:2]):
             img = resize_short_side(img, short)

@@ -42,23 +42,26 @@ def _quantize(x: torch.Tensor) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def predict(mecnet, generator, batch, device, gt_edges: bool = False):
+def predict(mecnet, generator, batch, device, gt_edges: bool = False, config: Optional[ModelConfig] = None):
     """(composited result (B,3,H,W), edge map used (B,1,H,W)) for a data batch, networks in eval mode.
-    gt_edges: feed the generator the Canny edges of the whole crop (the ``inpaint`` stage) instead of MECNet's."""
+    gt_edges: feed the generator the Canny edges of the whole crop (the ``inpaint`` stage) instead of MECNet's.
+    config: the networks' ModelConfig (its edge decoding); None decodes nothing."""
     mecnet.eval()
     generator.eval()
     image, hole = batch["image"].to(device), batch["hole"].to(device)
     if gt_edges:
         edge = batch["edges_full"].to(device)
         return composite(image, generator(image, hole, edge), hole), edge
-    return complete(mecnet, generator, image, hole, batch["edges"].to(device))
+    decode = (config.edge_decode, config.edge_threshold) if config is not None else ("none", 0.5)
+    return complete(mecnet, generator, image, hole, batch["edges"].to(device), None, *decode)
 
 
-def run_batches(mecnet, generator, dataset, device, batch_size: int = 8, gt_edges: bool = False):
+def run_batches(mecnet, generator, dataset, device, batch_size: int = 8, gt_edges: bool = False,
+                config: Optional[ModelConfig] = None):
     """Yield (batch, ours) over the dataset: ours (B,3,H,W) composited, 8-bit quantised, on CPU."""
     for s in range(0, len(dataset), batch_size):
         batch = collate([dataset[i] for i in range(s, min(s + batch_size, len(dataset)))])
-        out, _ = predict(mecnet, generator, batch, device, gt_edges)
+        out, _ = predict(mecnet, generator, batch, device, gt_edges, config)
         yield batch, _quantize(out.float()).cpu()
 
 
@@ -70,7 +73,7 @@ def evaluate(mecnet, generator, data, config: ModelConfig, device="cpu", per_ima
                    canny_low=config.canny_low, canny_high=config.canny_high)
     names = [f"{round(lo * 100)}-{round(hi * 100)}" for lo, hi in buckets]
     scores: Dict[str, Dict[str, List[torch.Tensor]]] = {"ours": {}, "telea": {}}
-    for batch, ours in run_batches(mecnet, generator, ds, device, batch_size, gt_edges):
+    for batch, ours in run_batches(mecnet, generator, ds, device, batch_size, gt_edges, config):
         target, hole = batch["image"], batch["hole"]
         results = {"ours": ours}
         if with_telea:
@@ -123,7 +126,7 @@ def save_samples(mecnet, generator, data, config: ModelConfig, device, path: Pat
     idx = np.linspace(0, len(ds) - 1, num=min(n, len(ds))).astype(int)
     batch = collate([ds[int(i)] for i in idx])
     image, hole = batch["image"], batch["hole"]
-    out, edge = predict(mecnet, generator, batch, device, gt_edges)
+    out, edge = predict(mecnet, generator, batch, device, gt_edges, config)
     rows = []
     for i in range(len(idx)):
         masked = image[i] * (1 - hole[i]) + hole[i]

@@ -44,3 +44,60 @@ def ssim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     c1, c2 = 0.01**2, 0.03**2
     s = ((2 * mu_a * mu_b + c1) * (2 * sab + c2)) / ((mu_a.square() + mu_b.square() + c1) * (saa + sbb + c2))
     return s.flatten(1).mean(1)
+
+
+# --------------------------------------------------------------------------------------------------
+# Image statistics shared by the defect metrics (defects.py) and the training losses (losses.py)
+# --------------------------------------------------------------------------------------------------
+_SOBEL = ((-1.0, 0.0, 1.0), (-2.0, 0.0, 2.0), (-1.0, 0.0, 1.0))
+#: side of the windows over which the grid (checkerboard) response is averaged
+GRID_WINDOW = 8
+
+
+def sobel_magnitude(gray: torch.Tensor) -> torch.Tensor:
+    """Gradient magnitude (B,1,H,W) of a gray image (B,1,H,W) in [0,1]: 3x3 Sobel divided by 8 (a step of 1
+    between two flat regions gives 0.5 on the two pixels beside it), replicate border."""
+    k = torch.tensor(_SOBEL, dtype=gray.dtype, device=gray.device) / 8
+    x = F.pad(gray, (1, 1, 1, 1), mode="replicate")
+    gx = F.conv2d(x, k.view(1, 1, 3, 3))
+    gy = F.conv2d(x, k.t().contiguous().view(1, 1, 3, 3))
+    return (gx.square() + gy.square() + 1e-12).sqrt()
+
+
+def grid_energy(x: torch.Tensor, period: int = 2) -> torch.Tensor:
+    """Energy of a periodic grid pattern of ``period`` pixels (2: the transposed-convolution checkerboard).
+
+    x (B,C,H,W) in [0,1]; for ``period`` 2**k the image is first averaged over 2**(k-1) pixel blocks. The
+    second differences along x, along y and across both kill flat areas and linear ramps; multiplying them by
+    (-1)^x, (-1)^y and (-1)^(x+y) moves the grid frequency to zero, and a ``GRID_WINDOW``-pixel box average
+    keeps what is consistent across the window (a grid) while random texture averages out. Returns
+    (B,1,H',W') (H' = H/(period/2) - GRID_WINDOW + 1): the sum over the three patterns and the channels of the
+    absolute windowed response. A 0/1 checkerboard gives 8 per channel, a flat image or a linear ramp 0,
+    uniform noise about 0.7 per channel; natural photos much less.
+    """
+    if period < 2 or period & (period - 1):
+        raise ValueError(f"period must be a power of two >= 2, got {period}")
+    if period > 2:
+        x = F.avg_pool2d(x, period // 2)
+    b, c, h, w = x.shape
+    ys = torch.arange(h, device=x.device).view(1, 1, h, 1)
+    xs = torch.arange(w, device=x.device).view(1, 1, 1, w)
+    sx = (1 - 2 * (xs % 2)).to(x.dtype)
+    sy = (1 - 2 * (ys % 2)).to(x.dtype)
+    d2x = x[..., :, :-2] - 2 * x[..., :, 1:-1] + x[..., :, 2:]
+    d2y = x[..., :-2, :] - 2 * x[..., 1:-1, :] + x[..., 2:, :]
+    dxy = d2x[..., :-2, :] - 2 * d2x[..., 1:-1, :] + d2x[..., 2:, :]
+    parts = (
+        (d2x[..., 1:-1, :] * sx[..., 1:-1]),
+        (d2y[..., :, 1:-1] * sy[..., 1:-1, :]),
+        (dxy * (sx[..., 1:-1] * sy[..., 1:-1, :])),
+    )
+    k = GRID_WINDOW
+    return sum(F.avg_pool2d(p, k, 1).abs().sum(1, keepdim=True) for p in parts)
+
+
+def window_fraction(hole: torch.Tensor, period: int = 2) -> torch.Tensor:
+    """Share of hole pixels (B,1,H',W') in each window of ``grid_energy`` (same geometry). hole (B,1,H,W)."""
+    if period > 2:
+        hole = F.avg_pool2d(hole, period // 2)
+    return F.avg_pool2d(hole[..., 1:-1, 1:-1], GRID_WINDOW, 1)

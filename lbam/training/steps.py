@@ -11,7 +11,7 @@ from typing import Dict, Optional
 import torch
 from torch import nn
 
-from ..compose import composite, merge_edges
+from ..compose import composite, decode_edges, merge_edges
 from . import losses as L
 from .config import TrainConfig
 
@@ -32,7 +32,8 @@ class Networks:
 def _edge_step(cfg: TrainConfig, nets: Networks, gray, edge_prob, target, hole, logs) -> torch.Tensor:
     """MECNet loss (and its discriminator update when adversarial). Returns the MECNet loss."""
     if cfg.edge_loss == "bce":
-        loss = L.edge_bce(edge_prob, target, hole=hole)
+        pos = None if cfg.edge_pos_weight == 1.0 else cfg.edge_pos_weight
+        loss = L.edge_bce(edge_prob, target, hole=hole, pos_weight=pos)
         logs["edge_bce"] = loss.item()
         return loss
     real_in = torch.cat((target, gray), 1)
@@ -57,6 +58,14 @@ def _generator_losses(cfg: TrainConfig, nets: Networks, image, hole, out, logs) 
     pixel = L.hole_l1 if cfg.pixel_loss == "l1" else L.hole_mse
     loss = pixel(out, image, hole, cfg.l1_hole, cfg.l1_valid)
     logs[cfg.pixel_loss] = loss.item()
+    if cfg.w_grad > 0:
+        grad = L.gradient_statistics_loss(out, image, hole)
+        loss = loss + cfg.w_grad * grad
+        logs["grad"] = grad.item()
+    if cfg.w_grid > 0:
+        grid = L.grid_loss(out, image, hole)
+        loss = loss + cfg.w_grid * grid
+        logs["grid"] = grid.item()
     if nets.vgg is not None and (cfg.w_perc > 0 or cfg.w_style > 0):
         perc, style = L.perceptual_and_style(nets.vgg, out, comp, image)
         loss = loss + cfg.w_perc * perc + cfg.w_style * style
@@ -75,8 +84,11 @@ def _generator_losses(cfg: TrainConfig, nets: Networks, image, hole, out, logs) 
     return loss
 
 
-def train_step(cfg: TrainConfig, nets: Networks, batch: Dict[str, torch.Tensor], autocast) -> Dict[str, float]:
-    """One step of ``cfg.stage`` on ``batch`` (see data.py for its keys). Returns the logged losses."""
+def train_step(cfg: TrainConfig, nets: Networks, batch: Dict[str, torch.Tensor], autocast,
+               edge_decode: str = "none", edge_threshold: float = 0.5) -> Dict[str, float]:
+    """One step of ``cfg.stage`` on ``batch`` (see data.py for its keys). Returns the logged losses.
+    edge_decode / edge_threshold: the model configuration's decoding of MECNet's output (``decode_edges``),
+    applied to the edges the generator reads, as at inference."""
     image, hole, gray = batch["image"], batch["hole"], batch["gray"]
     edges, target = batch["edges"], batch["edges_full"]
     logs: Dict[str, float] = {}
@@ -92,6 +104,7 @@ def train_step(cfg: TrainConfig, nets: Networks, batch: Dict[str, torch.Tensor],
                 edge = target  # the paper trains the generator on ground-truth edges first
             else:
                 prob = edge_prob.detach() if cfg.detach_edges else edge_prob
+                prob = decode_edges(prob, edge_decode, edge_threshold)
                 edge = merge_edges(prob, edges, hole)
             out = nets.generator(image, hole, edge).float()
             total = total + _generator_losses(cfg, nets, image, hole, out, logs)

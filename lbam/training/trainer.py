@@ -216,7 +216,8 @@ class Trainer:
                 break
             batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
             self._set_lr()
-            logs = train_step(cfg, self.nets, batch, self._autocast)
+            logs = train_step(cfg, self.nets, batch, self._autocast, self.model_config.edge_decode,
+                              self.model_config.edge_threshold)
             self.step += 1
             decay = min(cfg.ema_decay, (1 + self.step) / (10 + self.step))
             _ema_update(self.ema_mecnet, self._modules()["mecnet"], decay)
