@@ -10,7 +10,7 @@ import lbam
 from lbam import Inpainter, InputError, WeightsError
 from lbam.hub import load_manifest
 
-VAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos" / "val" / "photo"
+PHOTO = Path(__file__).resolve().parent / "fixtures" / "photos" / "village.jpg"  # synthetic 400 x 225
 
 
 @pytest.fixture(scope="module")
@@ -20,8 +20,7 @@ def inp():
 
 @pytest.fixture(scope="module")
 def photo():
-    img = Image.open(sorted(VAL.iterdir())[0]).convert("RGB")
-    return np.asarray(img.resize((img.width // 4, img.height // 4), Image.LANCZOS))  # 400 x 225
+    return np.asarray(Image.open(PHOTO).convert("RGB"))
 
 
 def blob_mask(h, w, boxes):

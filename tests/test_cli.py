@@ -125,15 +125,15 @@ def test_export_and_evaluate_from_the_command_line(tmp_path):
     from lbam.training.config import make_config
     from lbam.training.trainer import Trainer
 
-    data = ROOT.parent / "shared" / "data" / "photos"
-    Trainer(make_config("fast", model="tiny", data=str(data / "train" / "photo"), out=str(tmp_path / "run"),
+    photos = ROOT / "tests" / "fixtures" / "photos"
+    Trainer(make_config("fast", model="tiny", data=str(photos), out=str(tmp_path / "run"),
                         batch_size=2, size=128, max_steps=1)).run()
     proc = lbam("export", tmp_path / "run", "--out", tmp_path / "w")
     assert proc.returncode == 0, proc.stderr
     assert len(proc.stdout.split()) == 6  # three "sha256  path" lines
     val = tmp_path / "val"
     val.mkdir()
-    shutil.copy(sorted((data / "val" / "photo").iterdir())[0], val)
+    shutil.copy(sorted(photos.iterdir())[0], val)
     proc = lbam("evaluate", "--data", val, "--weights", tmp_path / "w", "--per-image", "1", "--json", tmp_path / "e.json")
     assert proc.returncode == 0, proc.stderr
     assert "40-50" in proc.stdout and (tmp_path / "e.json").exists()

@@ -10,9 +10,8 @@ from lbam.training.config import make_config
 from lbam.training.data import TrainImages, collate
 from lbam.training.masks import PAPER_BUCKETS, FreeFormMasks, MaskFolder, hole_ratio
 
-PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos"
-TRAIN = PHOTOS / "train" / "photo"
-VAL = PHOTOS / "val" / "photo"
+PHOTOS = Path(__file__).resolve().parent / "fixtures" / "photos"  # synthetic, see make_photos.py
+TRAIN = VAL = PHOTOS
 
 
 @pytest.fixture(scope="module")
