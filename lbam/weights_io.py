@@ -24,6 +24,7 @@ import torch
 
 from .errors import WeightsError
 from .models.configs import ModelConfig
+from .weights_check import check_finite, check_model_dict
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +122,9 @@ def read_weights_folder(
 
     Returns (config, mecnet_state, generator_state, meta) where meta is every entry of ``config.json``
     except "model". With ``verify`` the sha256 digests recorded under "files" are checked.
-    Raises WeightsError when a file is missing, unreadable or does not match its recorded digest.
+    Raises WeightsError when a file is missing, unreadable or does not match its recorded digest, when the
+    model configuration has a wrong type or is out of bounds (:func:`lbam.weights_check.check_model_dict`), or
+    when a tensor holds NaN or inf.
     """
     from safetensors import SafetensorError
     from safetensors.torch import load_file
@@ -138,6 +141,7 @@ def read_weights_folder(
         raise WeightsError(f"cannot read {folder / CONFIG_FILE}: {e}") from e
     if not isinstance(doc, dict) or not isinstance(doc.get("model"), dict):
         raise WeightsError(f"{folder / CONFIG_FILE} has no 'model' configuration")
+    check_model_dict(doc["model"])  # types and bounds, before anything is built from them
     try:
         config = ModelConfig.from_dict(doc["model"])
     except (TypeError, ValueError) as e:
@@ -156,4 +160,5 @@ def read_weights_folder(
             states.append(load_file(str(folder / name), device="cpu"))
         except (OSError, SafetensorError) as e:
             raise WeightsError(f"cannot read {folder / name}: {e}") from e
+        check_finite(states[-1], str(folder / name))
     return config, states[0], states[1], meta
