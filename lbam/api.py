@@ -28,12 +28,22 @@ STRATEGIES = ("auto", "crop", "resize", "full")
 
 
 def _device(device: Union[str, torch.device, None]) -> torch.device:
+    """None -> CUDA when available, else the CPU; otherwise the named device, which must be usable here.
+
+    Raises InputError for a malformed name and for a device this torch build or machine does not have
+    (``cuda`` on a CPU-only torch, ``cuda:3`` on a one-GPU machine, ...)."""
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        return torch.device(device)
+        dev = torch.device(device)
     except (RuntimeError, TypeError) as e:
-        raise ValueError(f"invalid device {device!r}: {e}") from None
+        raise InputError(f"invalid device {device!r}: {e}") from None
+    try:  # a one-element allocation is the one check that works for every device type
+        torch.empty(1, device=dev)
+    except Exception as e:  # noqa: BLE001 - torch raises RuntimeError, AssertionError, ... by backend
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0].split(". ")[0][:160]
+        raise InputError(f"device {device!r} is not available ({reason})") from None
+    return dev
 
 
 class Inpainter:

@@ -153,3 +153,11 @@ def test_dilate_grows_the_filled_region(inp, photo):
     assert np.array_equal(out[outside], photo[outside])
     with pytest.raises(InputError, match="dilate"):
         inp.inpaint(photo, mask, dilate=-2)
+
+
+@pytest.mark.parametrize("device", ["cuda:99", "xpu:7"] + ([] if torch.cuda.is_available() else ["cuda"]))
+def test_unavailable_device_is_an_input_error_naming_it(device):
+    with pytest.raises(InputError, match=f"device '{device}' is not available"):
+        Inpainter.from_config("tiny", device=device)
+    with pytest.raises(InputError, match="invalid device 'bogus'"):
+        Inpainter.from_config("tiny", device="bogus")

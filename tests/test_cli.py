@@ -116,6 +116,12 @@ def test_truncated_image_is_a_clean_error(tmp_path):
     assert_clean_error(lbam("inpaint", tmp_path / "cut.jpg", EXAMPLE_MASK, "-o", tmp_path / "o.png"))
 
 
+def test_unavailable_device_is_a_clean_error(tmp_path):
+    proc = lbam("inpaint", EXAMPLE, EXAMPLE_MASK, "-o", tmp_path / "o.png", "--device", "cuda:99")
+    assert_clean_error(proc, "cuda:99", "not available")
+    assert not (tmp_path / "o.png").exists()
+
+
 def test_unknown_weights_is_a_clean_error(tmp_path):
     proc = lbam("inpaint", EXAMPLE, EXAMPLE_MASK, "-o", tmp_path / "o.png", "--weights", "nope")
     assert_clean_error(proc, "known")
