@@ -65,40 +65,57 @@ def _save_edges(edges, path: Path) -> None:
     import numpy as np
     from PIL import Image
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray((np.clip(edges, 0, 1) * 255).round().astype(np.uint8)).save(path)
+    from .io import save_image
+
+    save_image(Image.fromarray((np.clip(edges, 0, 1) * 255).round().astype(np.uint8)), path)
+
+
+def _not_a_file(path: Path, what: str) -> None:
+    if path.exists() and not path.is_dir():
+        raise LbamError(f"{what} {path} is a file, not a folder")
 
 
 def cmd_inpaint(args) -> int:
-    from .io import load_image
+    from .io import check_output, load_image, result_mode, save_image
 
-    if args.images or args.masks or args.out:
+    folder_mode = bool(args.images or args.masks or args.out)
+    loaded = {}  # single mode: the image, read while checking the output
+    if folder_mode:
         if args.image or args.mask:
             raise LbamError("give either IMAGE MASK -o OUT or --images/--masks/--out, not both")
         if not (args.images and args.masks and args.out):
             raise LbamError("folder mode needs --images DIR --masks DIR --out DIR")
+        _not_a_file(Path(args.out), "--out")
+        if args.save_edges:
+            _not_a_file(Path(args.save_edges), "--save-edges (a folder in folder mode)")
         jobs = [(im, m, Path(args.out) / (im.stem + ".png")) for im, m in _pairs(Path(args.images), Path(args.masks))]
     else:
         if not (args.image and args.mask and args.output):
             raise LbamError("usage: lbam inpaint IMAGE MASK -o OUT (or --images DIR --masks DIR --out DIR)")
         jobs = [(Path(args.image), Path(args.mask), Path(args.output))]
+        # the output path and format are checked before the weights are loaded or anything is computed
+        check_output(jobs[0][2])
+        if args.save_edges:
+            check_output(args.save_edges, "L")
+        loaded = {jobs[0][0]: load_image(jobs[0][0])}
+        check_output(jobs[0][2], result_mode(loaded[jobs[0][0]].mode))
     inp = _inpainter(args)
     from tqdm import tqdm
 
     failed = 0
     for image, mask, out in tqdm(jobs, disable=len(jobs) < 2 or args.quiet, unit="image"):
         try:
-            img = load_image(image)
+            img = loaded.pop(image) if image in loaded else load_image(image)
+            check_output(out, result_mode(img.mode))
             result = inp.inpaint(img, mask, edges=args.edges, return_edges=bool(args.save_edges),
                                  strategy=args.strategy, dilate=args.dilate)
             if args.save_edges:
                 result, edges = result
                 epath = Path(args.save_edges)
-                if len(jobs) > 1:
+                if folder_mode:
                     epath = epath / (image.stem + "_edges.png")
                 _save_edges(edges, epath)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            result.save(out)
+            save_image(result, out)  # a temporary file beside out, then os.replace
         except LbamError as e:
             if len(jobs) == 1:
                 raise

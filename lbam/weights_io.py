@@ -23,6 +23,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple, Union
 import torch
 
 from .errors import WeightsError
+from .io.save import atomic_path
 from .models.configs import ModelConfig
 from .weights_check import check_finite, check_model_dict
 
@@ -68,9 +69,8 @@ def _plain_tensors(state: Mapping[str, torch.Tensor]) -> StateDict:
 def _save_safetensors(state: Mapping[str, torch.Tensor], path: Path) -> None:
     from safetensors.torch import save_file
 
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(_plain_tensors(state), str(tmp), metadata={"format": "pt"})
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:  # own temporary name, usual file mode, then os.replace
+        save_file(_plain_tensors(state), str(tmp), metadata={"format": "pt"})
 
 
 def write_weights_folder(
@@ -106,9 +106,8 @@ def write_weights_folder(
     }
     doc.update(extra)
     cfg_path = out / CONFIG_FILE
-    tmp = cfg_path.with_name(CONFIG_FILE + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    os.replace(tmp, cfg_path)
+    with atomic_path(cfg_path) as tmp:
+        tmp.write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n", encoding="utf-8")
     hashes[CONFIG_FILE] = sha256_file(cfg_path)
     for name, digest in hashes.items():
         logger.info("wrote %s  sha256 %s", out / name, digest)

@@ -52,7 +52,8 @@ Shapes: numpy ``(H, W)``, ``(H, W, 1)``, ``(H, W, 3)``, ``(H, W, 4)``; torch ``(
 a batch.  The mask's size must equal the image's.
 
 Modules: :mod:`~lbam.io.files` (reading files), :mod:`~lbam.io.images` (images in), :mod:`~lbam.io.masks`
-(masks in; :func:`grow_hole`), :mod:`~lbam.io.results` (results out); this package re-exports their public names.
+(masks in; :func:`grow_hole`), :mod:`~lbam.io.results` (results out), :mod:`~lbam.io.save` (checking output paths,
+writing files atomically); this package re-exports their public names.
 """
 
 from __future__ import annotations
@@ -67,6 +68,10 @@ __all__ = [
     "to_hole_mask",
     "grow_hole",
     "from_rgb_float",
+    "result_mode",
+    "check_output",
+    "save_image",
+    "atomic_path",
 ]
 
 #: Largest image, in pixels, that :func:`load_image` opens (decompression-bomb guard); read at every call,
@@ -79,4 +84,5 @@ from ._util import FLOAT_TOLERANCE, IMAGE_SUFFIXES  # noqa: E402
 from .files import load_image  # noqa: E402
 from .images import ImageKind, to_rgb_float  # noqa: E402
 from .masks import grow_hole, to_hole_mask  # noqa: E402
-from .results import from_rgb_float  # noqa: E402
+from .results import from_rgb_float, result_mode  # noqa: E402
+from .save import atomic_path, check_output, save_image  # noqa: E402

@@ -67,20 +67,26 @@ def _paste(base: np.ndarray, result_rgb: np.ndarray, hole: np.ndarray) -> np.nda
     return out
 
 
+#: PIL modes kept as they are in results; every other input mode maps as in :func:`result_mode`.
+_KEPT_MODES = ("L", "RGB", "RGBA", "LA", "I", "F")
+_MODE_MAP = {"1": "L", "La": "LA", "RGBa": "RGBA", "PA": "RGBA", **{m: "I;16" for m in _I16_MODES}}
+
+
+def result_mode(mode: str) -> str:
+    """PIL mode of the result :func:`from_rgb_float` returns for a PIL / path input of PIL mode ``mode``."""
+    return mode if mode in _KEPT_MODES else _MODE_MAP.get(mode, "RGB")
+
+
 def _pil_result(img: Image.Image, result: np.ndarray, hole: np.ndarray) -> Image.Image:
-    mode = img.mode
-    if mode in ("L", "RGB", "RGBA", "LA", "I", "F"):
+    mode, out_mode = img.mode, result_mode(img.mode)
+    if mode in _KEPT_MODES:
         base = np.asarray(img)
     elif mode in _I16_MODES:
         base = np.asarray(img).astype(np.uint16)  # -> "I;16", native byte order
-    elif mode == "1":
-        base = np.asarray(img.convert("L"))
-    elif mode == "La":
-        base = np.asarray(img.convert("LA"))
-    elif mode in ("RGBa", "PA"):
-        base = np.asarray(img.convert("RGBA"))
-    else:
+    elif out_mode == "RGB":
         base = _pil_rgb(img)
+    else:  # 1 -> L, La -> LA, RGBa / PA -> RGBA
+        base = np.asarray(img.convert(out_mode))
     return Image.fromarray(_paste(base, result, hole))
 
 
