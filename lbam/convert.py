@@ -11,13 +11,13 @@ normalization is folded into plain weights, the names are mapped onto :class:`~l
 :class:`~lbam.models.EdgeLBAM`, every tensor is shape-checked, and the result is written as a weights
 folder (see :mod:`lbam.weights_io`).
 
-Command line: ``python -m lbam.convert EDGE_PTH INPAINT_PTH OUT_DIR``.
+Command line: ``lbam convert-official --edge EDGE_PTH --inpaint INPAINT_PTH --out OUT_DIR``.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import os
+import pickle
+import re
 from pathlib import Path
 from typing import Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
@@ -25,7 +25,7 @@ import torch
 
 from .errors import WeightsError
 from .models.configs import EdgeLBAMConfig, MECNetConfig, get_config
-from .weights_io import CONFIG_FILE, GENERATOR_FILE, MECNET_FILE, sha256_file, write_weights_folder
+from .weights_io import sha256_file, write_weights_folder
 
 PathLike = Union[str, "os.PathLike[str]"]
 StateDict = Dict[str, torch.Tensor]
@@ -51,10 +51,18 @@ def load_published(path: PathLike) -> StateDict:
         raise WeightsError(f"checkpoint not found: {p}")
     try:
         obj = torch.load(str(p), map_location="cpu", weights_only=True)
-    except Exception as e:  # UnpicklingError, RuntimeError, ... : all mean "not a plain weights file"
-        raise WeightsError(
-            f"refusing to load {p}: it is not a plain tensor checkpoint readable with weights_only=True ({e})"
-        ) from e
+    except pickle.UnpicklingError as e:  # torch's text suggests weights_only=False: never pass that on
+        found = re.search(r"GLOBAL (\S+)", str(e))
+        if found:  # the file names a Python class or function to rebuild: code that unpickling would run
+            raise WeightsError(f"refusing to load {p}: besides tensors it holds pickled Python objects "
+                               f"({found.group(1)}), i.e. code that loading would run; lbam reads only plain "
+                               "tensor checkpoints") from None
+        detail = re.search(r"WeightsUnpickler error:\s*(.+)", str(e))
+        raise WeightsError(f"cannot read {p}: not a PyTorch tensor checkpoint"
+                           + (f" ({detail.group(1).strip()[:200]})" if detail else "")) from None
+    except Exception as e:  # noqa: BLE001 - RuntimeError, KeyError, EOFError ...: not a torch checkpoint
+        first = (str(e).strip().splitlines() or [""])[0][:200]
+        raise WeightsError(f"cannot read {p}: not a PyTorch tensor checkpoint ({type(e).__name__}: {first})") from None
     if isinstance(obj, Mapping) and isinstance(obj.get("generator"), Mapping):
         obj = obj["generator"]
     if not isinstance(obj, Mapping) or not obj:
@@ -301,25 +309,3 @@ def convert_official(edge_path: PathLike, inpaint_path: PathLike, out_dir: PathL
     }
     write_weights_folder(out_dir, config, mecnet_state, generator_state, extra)  # logs each file's sha256
     return Path(out_dir)
-
-
-def main(argv: Optional[List[str]] = None) -> int:
-    """``python -m lbam.convert EDGE_PTH INPAINT_PTH OUT_DIR``: print the sha256 of each written file."""
-    parser = argparse.ArgumentParser(prog="python -m lbam.convert", description=convert_official.__doc__)
-    parser.add_argument("edge_path", help="published MECNet checkpoint (.pth)")
-    parser.add_argument("inpaint_path", help="published Edge-LBAM generator checkpoint (.pth)")
-    parser.add_argument("out_dir", help="weights folder to write")
-    args = parser.parse_args(argv)
-    try:
-        out = convert_official(args.edge_path, args.inpaint_path, args.out_dir)
-    except WeightsError as e:
-        parser.exit(1, f"error: {e}\n")
-    files = json.loads((out / CONFIG_FILE).read_text(encoding="utf-8"))["files"]
-    print(f"{sha256_file(out / CONFIG_FILE)}  {out / CONFIG_FILE}")
-    for name in (MECNET_FILE, GENERATOR_FILE):
-        print(f"{files[name]}  {out / name}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

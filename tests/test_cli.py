@@ -122,6 +122,16 @@ def test_unavailable_device_is_a_clean_error(tmp_path):
     assert not (tmp_path / "o.png").exists()
 
 
+def test_convert_official_refusing_a_pickle_prints_one_line(tmp_path):
+    import torch
+
+    torch.save({"w": torch.zeros(2), "code": print}, tmp_path / "evil.pth")  # a pickled global
+    proc = lbam("convert-official", "--edge", tmp_path / "evil.pth", "--inpaint", tmp_path / "evil.pth",
+                "--out", tmp_path / "w")
+    assert_clean_error(proc, "pickled Python objects")
+    assert "weights_only=False" not in proc.stderr and not (tmp_path / "w").exists()
+
+
 def test_unknown_weights_is_a_clean_error(tmp_path):
     proc = lbam("inpaint", EXAMPLE, EXAMPLE_MASK, "-o", tmp_path / "o.png", "--weights", "nope")
     assert_clean_error(proc, "known")

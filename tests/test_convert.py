@@ -446,12 +446,18 @@ class _Payload:
 def test_published_file_with_pickled_object_is_refused(tmp_path):
     path = tmp_path / "evil.pth"
     torch.save({"iteration": 1, "generator": {"w": torch.zeros(2)}, "extra": _Payload()}, path)
-    with pytest.raises(WeightsError, match="weights_only"):
+    with pytest.raises(WeightsError, match="pickled Python objects") as e:
         load_published(path)
+    msg = str(e.value)
+    assert "_Payload" in msg and "\n" not in msg  # one line naming what the file holds ...
+    assert "weights_only=False" not in msg and "succeed" not in msg and "trust" not in msg  # ... never unsafe advice
     path2 = tmp_path / "evil2.pth"
     torch.save({"w": torch.zeros(2), "x": _Payload()}, path2)
-    with pytest.raises(WeightsError):
+    with pytest.raises(WeightsError, match="pickled"):
         load_published(path2)
+    (tmp_path / "junk.pth").write_bytes(b"not a checkpoint at all")
+    with pytest.raises(WeightsError, match="not a PyTorch tensor checkpoint"):
+        load_published(tmp_path / "junk.pth")
 
 
 def test_weights_folder_round_trip_and_tamper_detection(tmp_path):
