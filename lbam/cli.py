@@ -9,6 +9,7 @@
   lbam evaluate --data DIR                  the paper's protocol, against OpenCV Telea
   lbam convert-official --edge E --inpaint G --out DIR   the paper's published checkpoints -> safetensors
   lbam bench                                speed and memory benchmark
+  lbam app [--port N] [--no-browser]        a local web page: paint the hole, sketch edges, see the fill
 
 Bad input ends with a one-line error on stderr and exit status 2, never a traceback.
 """
@@ -206,6 +207,28 @@ def cmd_convert(args) -> int:
     return 0
 
 
+def cmd_app(args) -> int:
+    from .app import missing_dependencies
+
+    missing = missing_dependencies()
+    if missing:  # the server's dependencies are the optional extra lbam[app]
+        raise LbamError(f"lbam app needs its optional dependencies ({', '.join(missing)} missing): "
+                        'pip install "lbam[app]"')
+    if args.max_upload_mb <= 0 or args.max_megapixels <= 0:
+        raise LbamError("--max-upload-mb and --max-megapixels must be positive")
+    if args.port is not None and not 0 <= args.port <= 65535:
+        raise LbamError(f"--port must be in [0, 65535], got {args.port}")
+    from .app.server import bind, serve
+
+    sock = bind(args.host, args.port)  # a taken port fails now, not after loading the weights
+    print("lbam app: loading the weights ...", flush=True)
+    inp = _inpainter(args)
+    serve(inp, host=args.host, port=args.port, sock=sock, open_browser=not args.no_browser,
+          max_upload_bytes=int(args.max_upload_mb * 2**20), max_pixels=int(args.max_megapixels * 1e6),
+          log_level="info" if args.verbose else "warning", announce=lambda line: print(line, flush=True))
+    return 0
+
+
 def _train_args(p: argparse.ArgumentParser, need_config: bool) -> None:
     p.add_argument("--data", required=True, nargs="+",
                    help="folder(s) of training images (recursive); several folders are sampled equally often")
@@ -304,6 +327,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_convert)
 
     sub.add_parser("bench", help="speed and memory benchmark (see benchmarks/README.md; options: lbam bench --help)")
+
+    p = sub.add_parser("app", help='a local web page: paint the hole, sketch edges, see the fill (pip install "lbam[app]")')
+    p.add_argument("--port", type=int, help="TCP port (default 8765, or a free one when it is taken; 0 = any free port)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 = every interface)")
+    p.add_argument("--weights", help="weights name, folder or Hub repo id (default: bundled)")
+    p.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: CUDA when available)")
+    p.add_argument("--dtype", default="float32", choices=DTYPES, help="network precision (as for inpaint)")
+    p.add_argument("--no-browser", action="store_true", help="do not open a browser, only print the URL")
+    p.add_argument("--max-upload-mb", type=float, default=64, metavar="MIB",
+                   help="largest request accepted (image + mask + edges; default 64 MiB)")
+    p.add_argument("--max-megapixels", type=float, default=50, metavar="MP",
+                   help="largest image accepted, in megapixels (default 50)")
+    p.set_defaults(func=cmd_app)
     return parser
 
 
