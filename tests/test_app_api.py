@@ -66,17 +66,22 @@ def test_fill_returns_png_same_size_known_pixels_untouched_and_edge_map(server, 
     assert edges.shape == (H, W) and edges.dtype == np.uint8
 
 
-def test_jpeg_upload_keeps_the_decoded_known_pixels(server):
-    data = (ROOT / "examples" / "ladybird.jpg").read_bytes()
+def test_large_jpeg_keeps_the_decoded_known_pixels():
+    # 1920x1200 with a small hole: the server's "auto" strategy crops around the hole
+    photo = Image.open(ROOT / "examples" / "ladybird.jpg").resize((1920, 1200), Image.BICUBIC)
+    buf = io.BytesIO()
+    photo.save(buf, "JPEG", quality=90)
+    data = buf.getvalue()
     img = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
-    mask = np.asarray(Image.open(ROOT / "examples" / "ladybird_mask.png").convert("L"))
-    big = create_app(Inpainter.from_config("tiny", device="cpu"))  # default limits: 640x400 is accepted
+    mask = np.asarray(Image.open(ROOT / "examples" / "ladybird_mask.png").convert("L").resize((1920, 1200)))
+    big = create_app(Inpainter.from_config("tiny", device="cpu"))  # the default limits
     with run_in_thread(big) as url:
         r = post_inpaint(url, image=data, mask=png_bytes(mask))
     assert r.status == 200, r.body[:300]
     out = r.image()
     known = mask < 128
     assert out.shape == img.shape and np.array_equal(out[known], img[known])
+    assert not np.array_equal(out[~known], img[~known])
 
 
 def test_user_edges_replace_the_predicted_edges_inside_the_hole(server, photo, hole):

@@ -27,6 +27,7 @@ def test_wheel_contains_manifest_weights_and_no_tests(wheel):
     assert "lbam/weights_manifest.json" in names
     assert any(n.endswith("generator.safetensors") for n in names)
     assert any(n.endswith("mecnet.safetensors") for n in names)
+    assert {"lbam/app/static/index.html", "lbam/app/static/app.js", "lbam/app/static/app.css"} <= set(names)
     assert not any(n.startswith("tests/") for n in names)
 
 

@@ -27,9 +27,9 @@ def find_browser() -> tuple:
     chromium = os.environ.get("LBAM_CHROMIUM") or next(
         (p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
     driver = os.environ.get("LBAM_CHROMEDRIVER") or shutil.which("chromedriver")
-    if not chromium:
+    if not chromium or not os.path.isfile(chromium):
         return None, "no Chromium found (apt-get install chromium chromium-driver, or set LBAM_CHROMIUM)"
-    if not driver:
+    if not driver or not os.path.isfile(driver):
         return None, "no chromedriver found (apt-get install chromium-driver, or set LBAM_CHROMEDRIVER)"
     return chromium, driver
 

@@ -383,7 +383,7 @@
     el.download.download = `${stem}_lbam.png`;
     el.compare.value = 0;
     setView("result");
-    const server = Number.isFinite(seconds) ? `, ${seconds.toFixed(2)} s in the networks` : "";
+    const server = Number.isFinite(seconds) ? ` (${seconds.toFixed(2)} s filling)` : "";
     status(`Filled in ${wall.toFixed(2)} s${server}. Drag Before/After to compare; Keep & continue to remove the next object.`);
   }
 
