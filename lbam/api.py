@@ -16,7 +16,7 @@ from typing import Any, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
-from . import hub, io, tiling
+from . import hub, io, memory, tiling
 from .compose import complete
 from .edges import canny, canny_edges, rgb_to_gray
 from .errors import InputError, WeightsError
@@ -50,7 +50,9 @@ class Inpainter:
     """Edge-LBAM inpainting: MECNet edge completion followed by the Edge-LBAM generator.
 
     Build with :meth:`from_pretrained`; then call :meth:`inpaint` as often as needed. ``.mecnet`` and
-    ``.generator`` are the two networks (eval mode), ``.config`` their :class:`ModelConfig`.
+    ``.generator`` are the two networks (eval mode), ``.config`` their :class:`ModelConfig`. ``.max_memory``
+    (bytes, default None = the device's free memory) bounds the estimated peak memory of a call: batches of
+    crops shrink to fit, and a plan that cannot fit is refused with an InputError before anything runs.
     """
 
     def __init__(self, mecnet: MECNet, generator: EdgeLBAM, config: ModelConfig, *, device=None,
@@ -69,6 +71,8 @@ class Inpainter:
         # channels-last where it pays; see lbam.models.fuse). ``.mecnet`` / ``.generator`` stay the reference
         # modules that save_pretrained writes; call ``refresh()`` after changing their weights.
         self.fuse = fuse
+        #: Memory budget of one call in bytes; None = what the device has free (see lbam.memory).
+        self.max_memory: Optional[int] = None
         self.refresh()
 
     def refresh(self) -> None:
@@ -130,6 +134,27 @@ class Inpainter:
                                  cfg.edge_decode, cfg.edge_threshold)
         return out.float(), edge.float()
 
+    def _fit_memory(self, crops: List[tiling.Crop], image_size: Tuple[int, int], strategy: str,
+                    batch_size: int) -> int:
+        """The batch size to run ``crops`` with: ``batch_size``, halved while the estimated peak memory
+        (:func:`lbam.memory.estimate_bytes`) exceeds ``self.max_memory`` (None: what the device has free).
+        Raises InputError, before any network runs, when even one crop at a time does not fit."""
+        limit = self.max_memory if self.max_memory is not None else memory.available_bytes(self.device)
+        if limit is None or not crops:
+            return batch_size
+        k = max(1, min(batch_size, len(crops)))
+        while k > 1 and memory.estimate_bytes(self.config, crops[0].size, k, image_size) > limit:
+            k //= 2
+        need = memory.estimate_bytes(self.config, crops[0].size, k, image_size)
+        if need > limit:
+            (h, w), (ch, cw) = image_size, crops[0].size
+            raise InputError(
+                f"strategy {strategy!r} on this {w}x{h} image runs the networks on {cw}x{ch} pixels and needs about "
+                f"{need / memory.GIB:.1f} GiB, more than the {limit / memory.GIB:.1f} GiB available on "
+                f"{self.device}; use strategy 'crop' (only the holes, at the training size) or 'resize' (one "
+                "downscaled pass), e.g. --strategy crop")
+        return k
+
     @torch.inference_mode()
     def _inpaint_one(self, rgb: np.ndarray, hole: np.ndarray, guide: Optional[np.ndarray], strategy: str,
                      batch_size: int, want_edges: bool) -> Tuple[np.ndarray, Optional[np.ndarray]]:
@@ -140,6 +165,7 @@ class Inpainter:
         img_t = torch.from_numpy(rgb).permute(2, 0, 1)[None].to(dev)
         guide_t = torch.from_numpy(guide.astype(np.float32))[None, None].to(dev) if guide is not None else None
         crops = tiling.plan_crops(hole, self.config.train_size, strategy=strategy)
+        batch_size = self._fit_memory(crops, hole.shape, strategy, batch_size)
         outs: List[torch.Tensor] = []
         edge_maps: List[torch.Tensor] = []
         for group in tiling.batched(crops, batch_size):
@@ -170,7 +196,9 @@ class Inpainter:
         edges: optional user edge or sketch map (same kinds and size as the mask, white = edge) that replaces
             MECNet's predicted edges inside the hole, to steer the structure of the fill.
         return_edges: also return the completed edge map, (H,W) float32 in [0,1] ((B,H,W) for a batch).
-        strategy: "auto" | "crop" | "resize" | "full" (see :func:`lbam.tiling.plan_crops`).
+        strategy: "auto" | "crop" | "resize" | "full" (see :func:`lbam.tiling.plan_crops`). Its memory is estimated
+            first (:mod:`lbam.memory`): more than ``.max_memory`` or the device's free memory is an InputError
+            ("full" on a large photo: use "crop" or "resize").
         dilate: grow the hole by this many pixels first (:func:`lbam.io.grow_hole`; 0 = the mask as given),
             for object masks that stop short of the object's rim or shadow.
         Returns the result in the kind, dtype and layout of ``image``; pixels outside the (grown) hole are

@@ -161,3 +161,41 @@ def test_unavailable_device_is_an_input_error_naming_it(device):
         Inpainter.from_config("tiny", device=device)
     with pytest.raises(InputError, match="invalid device 'bogus'"):
         Inpainter.from_config("tiny", device="bogus")
+
+
+def test_full_strategy_beyond_the_memory_budget_is_refused_before_running(monkeypatch):
+    inp = Inpainter.from_config("compact", device="cpu", fuse=False)
+    monkeypatch.setattr(inp, "_run", lambda *a: pytest.fail("the networks must not run"))
+    img = np.zeros((2000, 3000, 3), np.uint8)
+    mask = blob_mask(2000, 3000, [(900, 1400, 1100, 1600)])
+    inp.max_memory = 2**30
+    with pytest.raises(InputError, match=r"'full'.*needs about \d+\.\d GiB.*1\.0 GiB.*'crop'"):
+        inp.inpaint(img, mask, strategy="full")
+
+
+def test_memory_estimate_covers_the_measured_peak():
+    from lbam.memory import estimate_bytes
+    from lbam.models import get_config
+
+    # the measurement: strategy "full" on a 6000 x 4000 photo with compact peaked at 7.6 GB
+    assert estimate_bytes(get_config("compact"), (4096, 6016), 1, (4000, 6000)) >= 7.6e9
+
+
+def test_batches_shrink_to_the_memory_budget(inp, photo, monkeypatch):
+    from lbam.memory import estimate_bytes
+
+    photo = np.ascontiguousarray(np.tile(photo, (4, 4, 1)))  # 900 x 1600: four holes far apart, four crops
+    mask = blob_mask(900, 1600, [(10, 10, 30, 30), (10, 1560, 30, 1590), (860, 10, 880, 30), (860, 1560, 880, 1590)])
+    seen = []
+    run = inp._run
+    monkeypatch.setattr(inp, "_run", lambda x, h, g: seen.append(len(x)) or run(x, h, g))
+    expected = inp.inpaint(photo, mask, strategy="crop", batch_size=1)
+    assert seen == [1, 1, 1, 1]
+    seen.clear()
+    inp.max_memory = estimate_bytes(inp.config, (256, 256), 2, photo.shape[:2])  # room for two crops at a time
+    try:
+        out = inp.inpaint(photo, mask, strategy="crop", batch_size=4)
+    finally:
+        inp.max_memory = None
+    assert seen == [2, 2]
+    assert np.abs(out.astype(int) - expected).max() <= 1
