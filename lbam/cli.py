@@ -116,7 +116,11 @@ def cmd_inpaint(args) -> int:
                 if folder_mode:
                     epath = epath / (image.stem + "_edges.png")
                 _save_edges(edges, epath)
+                if not args.quiet:
+                    tqdm.write(str(epath))
             save_image(result, out)  # a temporary file beside out, then os.replace
+            if not args.quiet:
+                tqdm.write(str(out))  # the path written, one per line on stdout
         except LbamError as e:
             if len(jobs) == 1:
                 raise
@@ -265,6 +269,20 @@ def _train_args(p: argparse.ArgumentParser, need_config: bool) -> None:
     p.add_argument("--tensorboard", action="store_true")
 
 
+def _threads_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="CPU threads for torch (default: torch's choice, one per core); on a busy machine fewer "
+                        "threads can be much faster")
+
+
+def _set_threads(n: int) -> None:
+    import torch
+
+    if n < 1:
+        raise LbamError(f"--threads must be at least 1, got {n}")
+    torch.set_num_threads(n)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lbam", description="Edge-LBAM inpainting")
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -287,7 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "without half-precision units they are much slower than float32)")
     p.add_argument("--dilate", type=int, default=0, metavar="PIXELS",
                    help="grow the hole by PIXELS first (masks that stop short of an object's rim or shadow)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _threads_arg(p)
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors (no progress bar, no paths)")
     p.set_defaults(func=cmd_inpaint)
 
     p = sub.add_parser("weights", help="named weights")
@@ -316,6 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights")
     p.add_argument("--device")
     p.add_argument("--json", help="write the report here")
+    _threads_arg(p)
     p.add_argument("--per-image", type=int, default=4,
                    help="fixed crops per image (default 4: 20 crops per bucket on val/photo, the model card)")
     p.set_defaults(func=cmd_evaluate)
@@ -354,6 +374,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose or args.command in ("train", "finetune") else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(message)s" if args.verbose else "%(levelname)s: %(message)s")
     try:
+        if getattr(args, "threads", None) is not None:
+            _set_threads(args.threads)
         return args.func(args)
     except (LbamError, OSError, ValueError) as e:
         print(f"lbam: error: {e}", file=sys.stderr)

@@ -66,19 +66,20 @@ def server():
 
 
 class Stage:
-    """Image <-> CSS-offset geometry of the page's canvases (offsets from the centre, what WebDriver takes)."""
+    """Image <-> viewport geometry of the page's canvases as shown now (fitted, or zoomed and panned)."""
 
     def __init__(self, b: Browser) -> None:
         r = b.js("const r = document.getElementById('base').getBoundingClientRect();"
-                 "const c = document.getElementById('base'); return [r.width, r.height, c.width, c.height];")
-        self.css_w, self.css_h, self.w, self.h = r
+                 "const c = document.getElementById('base'); return [r.left, r.top, r.width, c.width, c.height];")
+        self.left, self.top, self.css_w, self.w, self.h = r
         self.scale = self.w / self.css_w  # image pixels per CSS pixel
 
-    def offsets(self, image_points):
-        return [(round(x / self.scale - self.css_w / 2), round(y / self.scale - self.css_h / 2)) for x, y in image_points]
+    def viewport(self, image_points):
+        """Integer viewport points (what WebDriver moves the mouse to) for image points."""
+        return [(round(self.left + x / self.scale), round(self.top + y / self.scale)) for x, y in image_points]
 
-    def image_points(self, offsets):
-        return [((ox + self.css_w / 2) * self.scale, (oy + self.css_h / 2) * self.scale) for ox, oy in offsets]
+    def image_points(self, viewport_points):
+        return [((vx - self.left) * self.scale, (vy - self.top) * self.scale) for vx, vy in viewport_points]
 
 
 def _screenshot(b: Browser, name: str) -> None:
@@ -127,17 +128,17 @@ def test_paint_sketch_run_compare_and_keep_working(browser, server, tmp_path):
     _set_size(b, 40)
     zig = [(410, 170), (490, 170), (410, 190), (490, 190), (410, 210), (490, 210), (410, 230), (490, 230),
            (410, 250), (490, 250)]
-    offs = stage.offsets(zig)
-    b.drag(offs, "#canvases")
+    offs = stage.viewport(zig)
+    b.drag(offs)
     hole_pts, hole_width = stage.image_points(offs), 40 * stage.scale
     assert not b.js("return document.getElementById('run').disabled;")
 
     # sketch the stem's two edges through the hole with the edge pen (they enter at x 400, y 201 and 214)
     b.click("#toolEdges")
     assert b.js("return document.getElementById('size').value;") == "3"
-    lines = [stage.offsets([(396, y0), (504, y0 + 0.41 * 108)]) for y0 in (199.4, 212.4)]
+    lines = [stage.viewport([(396, y0), (504, y0 + 0.41 * 108)]) for y0 in (199.4, 212.4)]
     for line in lines:
-        b.drag(line, "#canvases")
+        b.drag(line)
     _screenshot(b, "app_edit.png")
 
     _run(b)
@@ -174,18 +175,21 @@ def test_paint_sketch_run_compare_and_keep_working(browser, server, tmp_path):
     assert b.js("return document.getElementById('run').disabled;")
     b.click("#toolHole")
     _set_size(b, 24)
-    second = stage.offsets([(120, 80), (200, 90)])
-    b.drag(second, "#canvases")
+    b.wheel(*stage.viewport([(160, 85)])[0], -500)  # zoom in about the next object: a finer brush there
+    zoomed = Stage(b)
+    assert zoomed.scale < stage.scale / 1.5
+    second = zoomed.viewport([(120, 80), (200, 90)])
+    b.drag(second)
     b.click("#undo")
     assert b.js("return document.getElementById('run').disabled;")  # the stroke is undone ...
     b.click("#redo")
     assert not b.js("return document.getElementById('run').disabled;")  # ... and redone
     _run(b)
     result2 = np.asarray(Image.open(io.BytesIO(_blob(b, "window.lbamApp.state.result.blob"))))
-    d2 = _distance_to_polyline(h, w, stage.image_points(second))
+    d2 = _distance_to_polyline(h, w, zoomed.image_points(second))
     changed2 = np.any(result2 != result, axis=2)
-    assert changed2[d2 < 24 * stage.scale / 2 - 2].mean() > 0.9
-    assert not changed2[d2 > 24 * stage.scale / 2 + 3].any()
+    assert changed2[d2 < 24 * zoomed.scale / 2 - 2].mean() > 0.9
+    assert not changed2[d2 > 24 * zoomed.scale / 2 + 3].any()
 
     # an error of the server (here: an image it cannot decode) is shown on the page, which keeps working
     b.click("#back")

@@ -103,9 +103,10 @@ class Browser:
         """``script`` ends by calling ``arguments[arguments.length - 1](value)``."""
         return self._s("POST", "/execute/async", {"script": script, "args": list(args)})
 
-    def drag(self, points, origin_css: str, pause_ms: int = 16) -> None:
-        """A mouse stroke through ``points`` (CSS pixels from the centre of the element ``origin_css``)."""
-        origin = self.find(origin_css)
+    def drag(self, points, origin_css: Optional[str] = None, pause_ms: int = 16) -> None:
+        """A mouse stroke through ``points``: CSS pixels from the centre of the element ``origin_css``, or from the
+        viewport's top left corner when it is None."""
+        origin = self.find(origin_css) if origin_css else "viewport"
         acts = [{"type": "pointerMove", "duration": 0, "origin": origin, "x": int(points[0][0]), "y": int(points[0][1])},
                 {"type": "pointerDown", "button": 0}]
         for x, y in points[1:]:
@@ -113,6 +114,12 @@ class Browser:
         acts.append({"type": "pointerUp", "button": 0})
         self._s("POST", "/actions", {"actions": [{"type": "pointer", "id": "mouse",
                                                   "parameters": {"pointerType": "mouse"}, "actions": acts}]})
+        self._s("DELETE", "/actions")
+
+    def wheel(self, x: int, y: int, delta_y: int) -> None:
+        """A mouse-wheel turn at viewport point (x, y); negative ``delta_y`` scrolls up (zooms in, on the page)."""
+        self._s("POST", "/actions", {"actions": [{"type": "wheel", "id": "wheel", "actions": [
+            {"type": "scroll", "origin": "viewport", "x": int(x), "y": int(y), "deltaX": 0, "deltaY": int(delta_y)}]}]})
         self._s("DELETE", "/actions")
 
     def wait(self, script: str, timeout: float = 60, what: str = "") -> Any:

@@ -12,7 +12,7 @@
   const el = {
     file: $("file"), stage: $("stage"), drop: $("drop"), canvases: $("canvases"), base: $("base"),
     result: $("result"), edgemap: $("edgemap"), mask: $("mask"), sketch: $("sketch"), divider: $("divider"),
-    cursor: $("cursor"), busy: $("busy"), busyText: $("busyText"), status: $("status"), error: $("error"),
+    cursor: $("cursor"), fit: $("fit"), busy: $("busy"), busyText: $("busyText"), status: $("status"), error: $("error"),
     toolHole: $("toolHole"), toolEdges: $("toolEdges"), eraser: $("eraser"), size: $("size"), sizeOut: $("sizeOut"),
     undo: $("undo"), redo: $("redo"), clear: $("clear"), dilate: $("dilate"), run: $("run"),
     resultbar: $("resultbar"), compare: $("compare"), showEdges: $("showEdges"), useEdges: $("useEdges"),
@@ -75,8 +75,16 @@
     el.undo.disabled = !edit || (S.done.length === 0 && S.generations.length === 0);
     el.redo.disabled = !edit || S.undone.length === 0;
     el.clear.disabled = !edit || !layersUsed();
-    el.run.disabled = !edit || !S.done.length;
+    el.run.disabled = !edit || !layerTouched("mask");
     for (const b of [el.keep, el.back, el.useEdges]) b.disabled = S.busy;
+  }
+  function layerTouched(layer) {  // drawn on since the last clear ("mask" or "sketch")
+    for (let i = S.done.length - 1; i >= 0; i--) {
+      const c = S.done[i];
+      if (c.type === "clear") return false;
+      if ((c.type === "stroke" && c.layer === layer) || (c.type === "sketchImage" && layer === "sketch")) return true;
+    }
+    return false;
   }
   function layersUsed() {
     for (let i = S.done.length - 1; i >= 0; i--) if (S.done[i].type === "clear") return false; else return true;
@@ -132,14 +140,46 @@
     fit();
   }
 
-  function fit() {
+  // zoom 1 = the image fitted to the stage; x, y: offset of the image centre from the stage centre (CSS px)
+  const Z = { zoom: 1, x: 0, y: 0, pan: null, space: false };
+  function layout() {
     if (!S.image) return;
     const pad = 16;
     const w = el.stage.clientWidth - 2 * pad, h = el.stage.clientHeight - 2 * pad;
-    const scale = Math.max(0.01, Math.min(w / S.image.width, h / S.image.height));
+    const scale = Math.max(0.01, Math.min(w / S.image.width, h / S.image.height)) * Z.zoom;
     el.canvases.style.width = `${Math.round(S.image.width * scale)}px`;
     el.canvases.style.height = `${Math.round(S.image.height * scale)}px`;
+    el.canvases.style.transform = `translate(${Z.x}px, ${Z.y}px)`;
   }
+  function fit() {
+    Z.zoom = 1;
+    Z.x = Z.y = 0;
+    layout();
+  }
+  el.stage.addEventListener("wheel", (e) => {  // zoom about the pointer
+    if (S.view === "empty") return;
+    e.preventDefault();
+    const old = Z.zoom, z = Math.min(32, Math.max(1, old * Math.pow(1.0015, -e.deltaY)));
+    const r = el.stage.getBoundingClientRect();
+    const cx = e.clientX - (r.left + r.width / 2), cy = e.clientY - (r.top + r.height / 2);
+    Z.x = z === 1 ? 0 : cx - (cx - Z.x) * z / old;
+    Z.y = z === 1 ? 0 : cy - (cy - Z.y) * z / old;
+    Z.zoom = z;
+    layout();
+  }, { passive: false });
+  el.stage.addEventListener("pointerdown", (e) => {  // pan: middle button, or Space + left button
+    if (S.view === "empty" || !(e.button === 1 || (e.button === 0 && Z.space))) return;
+    e.preventDefault();
+    el.stage.setPointerCapture(e.pointerId);
+    Z.pan = { x: e.clientX - Z.x, y: e.clientY - Z.y };
+  });
+  el.stage.addEventListener("pointermove", (e) => {
+    if (!Z.pan) return;
+    Z.x = e.clientX - Z.pan.x;
+    Z.y = e.clientY - Z.pan.y;
+    layout();
+  });
+  for (const t of ["pointerup", "pointercancel"]) el.stage.addEventListener(t, () => { Z.pan = null; });
 
   // ---------------------------------------------------------------- layers and history
   function imagePerScreenPixel() {
@@ -224,7 +264,7 @@
     el.cursor.hidden = false;
   }
   el.canvases.addEventListener("pointerdown", (e) => {
-    if (S.view !== "edit" || S.busy || e.button !== 0) return;
+    if (S.view !== "edit" || S.busy || e.button !== 0 || Z.space) return;  // else: a pan (the stage's handler)
     e.preventDefault();
     el.canvases.setPointerCapture(e.pointerId);
     const p = toImage(e);
@@ -281,6 +321,7 @@
   el.undo.addEventListener("click", undo);
   el.redo.addEventListener("click", redo);
   el.clear.addEventListener("click", clear);
+  el.fit.addEventListener("click", fit);
 
   // ---------------------------------------------------------------- run
   // A layer as a black/white PNG of the image's size: white where the layer's alpha exceeds `threshold`.
@@ -314,12 +355,12 @@
   async function run() {
     if (S.view !== "edit" || S.busy || !S.image) return;
     showError("");
-    const mask = await exportLayer(el.mask, 0);
+    const mask = layerTouched("mask") ? await exportLayer(el.mask, 0) : null;
     if (!mask) {
       showError("Paint the hole first: the hole brush marks what to remove.");
       return;
     }
-    const sketch = await exportLayer(el.sketch, 63);
+    const sketch = layerTouched("sketch") ? await exportLayer(el.sketch, 63) : null;
     const form = new FormData();
     form.append("image", S.image.blob, S.image.name);
     form.append("mask", mask, "mask.png");
@@ -470,9 +511,18 @@
     const item = items.find((i) => i.kind === "file" && i.type.startsWith("image/"));
     if (item) openFile(item.getAsFile());
   });
+  document.addEventListener("keyup", (e) => {
+    if (e.key === " ") { Z.space = false; document.body.classList.remove("panning"); }
+  });
   document.addEventListener("keydown", (e) => {
     if (e.target instanceof HTMLInputElement && e.target.type !== "range" && e.target.type !== "checkbox") return;
     const k = e.key.toLowerCase(), mod = e.ctrlKey || e.metaKey;
+    if (k === " ") {  // hold Space to pan with the left button
+      e.preventDefault();
+      Z.space = true;
+      document.body.classList.add("panning");
+      return;
+    }
     if (mod && k === "z") { e.preventDefault(); e.shiftKey ? redo() : undo(); }
     else if (mod && k === "y") { e.preventDefault(); redo(); }
     else if (mod && k === "enter") { e.preventDefault(); run(); }
@@ -482,8 +532,9 @@
     else if (k === "x") setErase(!S.erase);
     else if (k === "[") setSize(S.sizes[S.tool] * 0.8);
     else if (k === "]") setSize(S.sizes[S.tool] * 1.25 + 1);
+    else if (k === "0") fit();
   });
-  window.addEventListener("resize", fit);
+  window.addEventListener("resize", layout);
 
   // ---------------------------------------------------------------- start
   setTool("hole");
