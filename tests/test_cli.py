@@ -171,3 +171,37 @@ def test_train_options_reach_the_config(tmp_path):
     args = build_parser().parse_args(base + ["--hole-range", "0.6", "0.2"])
     with pytest.raises(ValueError, match="hole_range"):
         _train_config(args, args.stage, args.init, args.config)
+
+
+def test_inpaint_prints_the_path_it_wrote_unless_quiet(tmp_path):
+    out = tmp_path / "out.png"
+    proc = lbam("inpaint", EXAMPLE, EXAMPLE_MASK, "-o", out, "--save-edges", tmp_path / "e.png", "--threads", "1")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [str(tmp_path / "e.png"), str(out)]
+    proc = lbam("inpaint", EXAMPLE, EXAMPLE_MASK, "-o", out, "-q")
+    assert proc.returncode == 0 and proc.stdout == "", proc.stdout
+
+
+@pytest.mark.parametrize("command", [["inpaint", str(EXAMPLE), str(EXAMPLE_MASK), "-o", "never.png"],
+                                     ["evaluate", "--data", str(ROOT / "tests" / "fixtures" / "photos")]])
+def test_threads_option_sets_torch_threads_first(command, monkeypatch, capsys):
+    import torch
+
+    import lbam.training.evaluate
+    from lbam import Inpainter
+    from lbam.cli import main
+
+    from lbam.errors import LbamError
+
+    calls = []
+    monkeypatch.setattr(torch, "set_num_threads", calls.append)
+
+    def stop(*a, **k):
+        raise LbamError("stopped after the thread setting")
+
+    monkeypatch.setattr(Inpainter, "from_pretrained", classmethod(stop))
+    monkeypatch.setattr(lbam.training.evaluate, "evaluate_weights", stop)
+    assert main(command + ["--threads", "3"]) == 2
+    assert calls == [3] and "stopped after" in capsys.readouterr().err
+    assert main(command + ["--threads", "0"]) == 2
+    assert calls == [3] and "--threads must be at least 1" in capsys.readouterr().err
