@@ -169,6 +169,23 @@ def test_paint_sketch_run_compare_and_keep_working(browser, server, tmp_path):
     assert b.js("return document.getElementById('download').href;").startswith("blob:")
     _screenshot(b, "app_result.png")
 
+    # "Edit these edges": the completed edges inside the hole become the sketch (undoable), and Run again
+    b.click("#useEdges")
+    b.wait("document.body.dataset.state === 'edit'", 10)
+    counts = b.js("""
+        const a = document.getElementById('sketch'), m = document.getElementById('mask');
+        const s = a.getContext('2d').getImageData(0, 0, a.width, a.height).data;
+        const h = m.getContext('2d').getImageData(0, 0, m.width, m.height).data;
+        let inHole = 0, outside = 0;
+        for (let i = 3; i < s.length; i += 4) if (s[i]) { if (h[i]) inHole++; else outside++; }
+        return [inHole, outside];""")
+    assert counts[0] > 50 and counts[1] == 0, counts
+    assert b.js("return document.getElementById('toolEdges').classList.contains('active');")
+    _run(b)
+    again = np.asarray(Image.open(io.BytesIO(_blob(b, "window.lbamApp.state.result.blob"))))
+    assert not np.any(again != original, axis=2)[outside].any()
+    result = again  # what "Keep & continue" keeps
+
     # keep working on the result: a second hole elsewhere; the first fill stays as it was
     b.click("#keep")
     b.wait("document.body.dataset.state === 'edit'", 10)
