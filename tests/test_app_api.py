@@ -84,6 +84,19 @@ def test_large_jpeg_keeps_the_decoded_known_pixels():
     assert not np.array_equal(out[~known], img[~known])
 
 
+def test_16_bit_gray_png_is_scaled_not_clipped(server, hole):
+    gray16 = (np.linspace(0, 65535, W)[None].repeat(H, 0)).astype(np.uint16)
+    buf = io.BytesIO()
+    Image.fromarray(gray16).save(buf, "PNG")
+    r = post_inpaint(server, image=buf.getvalue(), mask=png_bytes(hole))
+    assert r.status == 200, r.body[:300]
+    out = r.image()
+    assert out.shape == (H, W, 3)
+    known = hole < 128
+    expect = np.round(gray16 / 257).astype(np.uint8)
+    assert np.array_equal(out[..., 0][known], expect[known]) and np.array_equal(out[..., 2][known], expect[known])
+
+
 def test_user_edges_replace_the_predicted_edges_inside_the_hole(server, photo, hole):
     sketch = np.zeros((H, W), np.uint8)
     sketch[59:61, 40:130] = 255  # a horizontal line through the hole (and beyond it)

@@ -104,6 +104,10 @@ def decode_image(data: bytes, what: str, max_pixels: int) -> Image.Image:
 
 def _rgb_or_rgba(img: Image.Image) -> Image.Image:
     """What the page shows and the result keeps: 8-bit RGB, or RGBA where the image has transparency."""
+    if img.mode.startswith("I"):  # 16-bit gray (PIL's convert would clip it, not scale it)
+        img = Image.fromarray((np.clip(np.asarray(img, np.float64), 0, 65535) / 257).round().astype(np.uint8), "L")
+    elif img.mode == "F":  # float gray: [0, 1] as in lbam.io
+        img = Image.fromarray((np.clip(np.asarray(img), 0, 1) * 255).round().astype(np.uint8), "L")
     alpha = "A" in img.getbands() or (img.mode == "P" and "transparency" in img.info)
     mode = "RGBA" if alpha else "RGB"
     return img if img.mode == mode else img.convert(mode)
