@@ -229,7 +229,8 @@ class _State:
         image = decode_image(image_bytes, "image", self.max_pixels)
         mask = decode_image(mask_bytes, "mask", self.max_pixels)
         edges = decode_image(edges_bytes, "edges", self.max_pixels) if edges_bytes is not None else None
-        icc = image.info.get("icc_profile")
+        # an RGB colour profile travels to the result (a CMYK or gray one would not fit the RGB result)
+        icc = image.info.get("icc_profile") if image.mode in ("RGB", "RGBA") else None
         image = _rgb_or_rgba(image)
         size = (image.height, image.width)
         for what, m in (("mask", mask), ("edges", edges)):
