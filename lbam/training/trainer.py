@@ -196,9 +196,20 @@ class Trainer:
                 w.writeheader()
             w.writerow(row)
 
-    def run(self) -> Dict[str, float]:
-        """Train; checkpoint every ``checkpoint_minutes`` and at the end. Returns the last logged losses."""
+    def run(self, progress: bool = False) -> Dict[str, float]:
+        """Train; checkpoint every ``checkpoint_minutes`` and at the end. Returns the last logged losses.
+
+        The first step and the last one are always logged. progress: show a tqdm bar (step, loss, rate, ETA) on
+        rank 0. Ctrl-C (KeyboardInterrupt) saves a checkpoint and returns with ``self.interrupted`` set, so the
+        run can be exported or resumed."""
+        from tqdm import tqdm
+        from tqdm.contrib.logging import logging_redirect_tqdm
+
         cfg = self.cfg
+        self.interrupted = False
+        first_step = self.step
+        bar = tqdm(total=cfg.max_steps if cfg.max_steps < 10**9 else None, initial=self.step, unit="step",
+                   disable=not progress or self.rank != 0, dynamic_ncols=True)
         t0 = time.monotonic()
         last_ckpt = t0
         writer = None
@@ -211,38 +222,57 @@ class Trainer:
         logs: Dict[str, float] = {}
         acc: Dict[str, float] = {}
         n_acc = 0
-        for batch in self._loader():
-            if self.step >= cfg.max_steps or (time.monotonic() - t0) / 60 >= cfg.max_minutes:
-                break
-            batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
-            self._set_lr()
-            logs = train_step(cfg, self.nets, batch, self._autocast, self.model_config.edge_decode,
-                              self.model_config.edge_threshold)
-            self.step += 1
-            decay = min(cfg.ema_decay, (1 + self.step) / (10 + self.step))
-            _ema_update(self.ema_mecnet, self._modules()["mecnet"], decay)
-            _ema_update(self.ema_generator, self._modules()["generator"], decay)
-            for k, v in logs.items():
-                acc[k] = acc.get(k, 0.0) + v
-            n_acc += 1
-            if self.rank == 0 and self.step % cfg.log_every == 0:
-                row = {"step": self.step, "minutes": round((time.monotonic() - t0) / 60, 3),
-                       "lr": self.nets.opt_generator.param_groups[0]["lr"],
-                       **{k: round(v / n_acc, 6) for k, v in acc.items()}}
-                self._log_row("train_log.csv", row)
-                log.info("step %d %s", self.step, row)
-                if writer:
-                    for k, v in row.items():
-                        writer.add_scalar(f"train/{k}", v, self.step)
-                acc, n_acc = {}, 0
-            if self.rank == 0 and cfg.val and self.step % cfg.val_every == 0:
-                self.validate()
-            if self.rank == 0 and (time.monotonic() - last_ckpt) / 60 >= cfg.checkpoint_minutes:
-                self.save_checkpoint()
-                last_ckpt = time.monotonic()
+        try:
+            with logging_redirect_tqdm(), bar:
+                for batch in self._loader():
+                    if self.step >= cfg.max_steps or (time.monotonic() - t0) / 60 >= cfg.max_minutes:
+                        break
+                    logs, acc, n_acc = self._step(batch, t0, writer, acc, n_acc, first_step)
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{logs.get('loss', float('nan')):.4f}", refresh=False)
+                    if self.rank == 0 and (time.monotonic() - last_ckpt) / 60 >= cfg.checkpoint_minutes:
+                        self.save_checkpoint()
+                        last_ckpt = time.monotonic()
+        except KeyboardInterrupt:  # Ctrl-C: keep what was trained (the step it hit is dropped or complete)
+            self.interrupted = True
+            log.warning("interrupted at step %d: saving a checkpoint in %s", self.step, self.out)
+        if self.rank == 0 and n_acc:  # a short run, or the steps since the last log row
+            self._log_train(t0, acc, n_acc, writer)
         if self.rank == 0:
             self.save_checkpoint()
         return logs
+
+    def _log_train(self, t0: float, acc: Dict[str, float], n_acc: int, writer) -> None:
+        row = {"step": self.step, "minutes": round((time.monotonic() - t0) / 60, 3),
+               "lr": self.nets.opt_generator.param_groups[0]["lr"],
+               **{k: round(v / n_acc, 6) for k, v in acc.items()}}
+        self._log_row("train_log.csv", row)
+        log.info("step %d %s", self.step, row)
+        if writer:
+            for k, v in row.items():
+                writer.add_scalar(f"train/{k}", v, self.step)
+
+    def _step(self, batch, t0: float, writer, acc: Dict[str, float], n_acc: int, first_step: int):
+        """One step (with EMA), its log row (the first step of a launch, then every ``log_every``) and validation.
+        Returns (losses, accumulated losses, number accumulated)."""
+        cfg = self.cfg
+        batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+        self._set_lr()
+        logs = train_step(cfg, self.nets, batch, self._autocast, self.model_config.edge_decode,
+                          self.model_config.edge_threshold)
+        self.step += 1
+        decay = min(cfg.ema_decay, (1 + self.step) / (10 + self.step))
+        _ema_update(self.ema_mecnet, self._modules()["mecnet"], decay)
+        _ema_update(self.ema_generator, self._modules()["generator"], decay)
+        for k, v in logs.items():
+            acc[k] = acc.get(k, 0.0) + v
+        n_acc += 1
+        if self.rank == 0 and (self.step % cfg.log_every == 0 or self.step == first_step + 1):
+            self._log_train(t0, acc, n_acc, writer)
+            acc, n_acc = {}, 0
+        if self.rank == 0 and cfg.val and self.step % cfg.val_every == 0:
+            self.validate()
+        return logs, acc, n_acc
 
     def validate(self) -> Dict[str, float]:
         """PSNR/SSIM per hole bucket of the EMA networks on the validation crops; logged to val_log.csv."""

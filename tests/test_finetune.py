@@ -1,0 +1,76 @@
+"""Training runs as a user meets them: a log from the first step, a progress bar, Ctrl-C keeps a checkpoint,
+`lbam finetune` stops by default."""
+import csv
+from pathlib import Path
+
+import pytest
+
+import lbam.training.trainer as trainer_module
+from lbam.cli import FINETUNE_STEPS, main
+from lbam.training.config import make_config
+from lbam.training.export import export_run
+from lbam.training.trainer import CHECKPOINT, Trainer
+
+PHOTOS = Path(__file__).resolve().parent / "fixtures" / "photos"
+
+
+def tiny(out, **kw):
+    base = dict(model="tiny", data=str(PHOTOS), out=str(out), batch_size=2, size=128, checkpoint_minutes=1e9,
+                workers=0)
+    base.update(kw)
+    return make_config("fast", **base)
+
+
+def _rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_a_short_run_logs_its_first_and_last_step(tmp_path):
+    Trainer(tiny(tmp_path, max_steps=3, log_every=50)).run()
+    assert [r["step"] for r in _rows(tmp_path / "train_log.csv")] == ["1", "3"]
+
+
+def test_progress_bar_shows_step_loss_and_rate(tmp_path, capsys):
+    Trainer(tiny(tmp_path, max_steps=2)).run(progress=True)
+    err = capsys.readouterr().err
+    assert "2/2" in err and "loss=" in err and ("it/s" in err or "s/step" in err or "step/s" in err)
+
+
+def test_ctrl_c_saves_a_checkpoint_that_exports(tmp_path, monkeypatch):
+    real_step = trainer_module.train_step
+    calls = []
+
+    def step_then_interrupt(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(trainer_module, "train_step", step_then_interrupt)
+    tr = Trainer(tiny(tmp_path / "run", max_steps=100))
+    tr.run()
+    assert tr.interrupted and tr.step == 2
+    assert (tmp_path / "run" / CHECKPOINT).exists()
+    assert [r["step"] for r in _rows(tmp_path / "run" / "train_log.csv")][-1] == "2"
+    hashes = export_run(str(tmp_path / "run"), str(tmp_path / "w"))
+    assert len(hashes) == 3
+
+
+def test_finetune_has_a_finite_default_and_ends_cleanly_on_ctrl_c(tmp_path, monkeypatch, capsys):
+    seen = {}
+
+    class FakeTrainer:
+        def __init__(self, cfg, resume=False):
+            seen["cfg"] = cfg
+            self.step, self.interrupted = 7, True
+
+        def run(self, progress=False):
+            seen["progress"] = progress
+
+    monkeypatch.setattr(trainer_module, "Trainer", FakeTrainer)
+    assert main(["finetune", "--data", str(PHOTOS), "--out", str(tmp_path / "ft")]) == 0
+    assert seen["cfg"].max_steps == FINETUNE_STEPS and seen["progress"]
+    assert "interrupted at step 7" in capsys.readouterr().err
+    assert main(["finetune", "--data", str(PHOTOS), "--out", str(tmp_path / "ft"), "--max-minutes", "5"]) == 0
+    assert seen["cfg"].max_steps > FINETUNE_STEPS and seen["cfg"].max_minutes == 5
