@@ -205,3 +205,10 @@ def test_threads_option_sets_torch_threads_first(command, monkeypatch, capsys):
     assert calls == [3] and "stopped after" in capsys.readouterr().err
     assert main(command + ["--threads", "0"]) == 2
     assert calls == [3] and "--threads must be at least 1" in capsys.readouterr().err
+
+
+def test_evaluate_on_a_missing_folder_says_it_does_not_exist(tmp_path):
+    proc = lbam("evaluate", "--data", tmp_path / "no-such-folder", "--per-image", "1")
+    assert_clean_error(proc, "no-such-folder", "does not exist")
+    (tmp_path / "empty").mkdir()
+    assert_clean_error(lbam("evaluate", "--data", tmp_path / "empty", "--per-image", "1"), "no images")

@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 def list_images(root) -> List[Path]:
     """All image files under ``root`` (recursive, sorted); error when there are none."""
     root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"image folder {root} {'is not a folder' if root.exists() else 'does not exist'}")
     files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise FileNotFoundError(f"no images (*{', *'.join(IMAGE_SUFFIXES)}) found under {root}")
