@@ -24,7 +24,6 @@ from .models import EdgeLBAM, MECNet, ModelConfig, get_config
 from .weights_io import read_weights_folder, write_weights_folder
 
 log = logging.getLogger(__name__)
-STRATEGIES = ("auto", "crop", "resize", "full")
 
 
 def _device(device: Union[str, torch.device, None]) -> torch.device:
@@ -204,8 +203,8 @@ class Inpainter:
         Returns the result in the kind, dtype and layout of ``image``; pixels outside the (grown) hole are
         exactly the input's. With ``return_edges`` a tuple (result, edges).
         """
-        if strategy not in STRATEGIES:
-            raise InputError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+        if strategy not in tiling.STRATEGIES:
+            raise InputError(f"strategy must be one of {tiling.STRATEGIES}, got {strategy!r}")
         rgb, kind = io.to_rgb_float(image)
         n, (h, w) = rgb.shape[0], rgb.shape[1:3]
         hole = io.grow_hole(io.to_hole_mask(mask, (h, w), n), dilate)

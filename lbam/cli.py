@@ -23,6 +23,7 @@ from typing import List, Optional
 
 from .errors import LbamError
 from .io import IMAGE_SUFFIXES
+from .tiling import STRATEGIES
 
 log = logging.getLogger("lbam")
 
@@ -313,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-edges", help="write the completed edge map here (a folder in folder mode)")
     p.add_argument("--weights", help="weights name, folder or Hub repo id (default: bundled)")
     p.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: CUDA when available)")
-    p.add_argument("--strategy", default="auto", choices=("auto", "crop", "resize", "full"))
+    p.add_argument("--strategy", default="auto", choices=STRATEGIES)
     p.add_argument("--dtype", default="float32", choices=DTYPES,
                    help="network precision: float16 / bfloat16 run the networks under autocast, for GPUs (on a CPU "
                         "without half-precision units they are much slower than float32)")

@@ -521,6 +521,34 @@ def test_from_rgb_float_torch_matches_whole_image_reference(rng, dtype, batched)
     assert torch.equal(orig, before)  # the input tensor is not written to
 
 
+def _reference_paste(base, res, hole):
+    """What pasting must give, written out independently of lbam.io.results: boolean indexing, scikit-image's
+    luminance weights for gray bases (float32 arithmetic), integers scaled by 255 / 65535 and rounded."""
+    vals = np.clip(np.nan_to_num(np.asarray(res, np.float32)[hole], nan=0.0), 0.0, 1.0)  # (P, 3) float32
+    gray = 0.2125 * vals[:, 0] + 0.7154 * vals[:, 1] + 0.0721 * vals[:, 2]
+    top = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(base.dtype)
+
+    def quantize(x):
+        return x.astype(base.dtype) if top is None else np.rint(x * top).astype(base.dtype)
+
+    ref = base.copy()
+    if base.ndim == 2:
+        ref[hole] = quantize(gray)
+    elif base.shape[2] in (1, 2):  # gray, gray + alpha: alpha kept
+        ref[hole, 0] = quantize(gray)
+    else:  # RGB, RGBA: alpha kept
+        ref[hole, :3] = quantize(vals)
+    return ref
+
+
+def test_reference_paste_uses_the_skimage_luminance():
+    from skimage.color import rgb2gray
+
+    rgb = np.random.default_rng(3).random((5, 7, 3)).astype(np.float32)
+    base = np.zeros((5, 7), np.float32)
+    np.testing.assert_allclose(_reference_paste(base, rgb, np.ones((5, 7), bool)), rgb2gray(rgb), atol=1e-6)
+
+
 @pytest.mark.parametrize("layout", ["HW", "HW1", "HW3", "HW4"])
 def test_from_rgb_float_only_hole_values_are_sanitised(rng, layout):
     shape = {"HW": (H, W), "HW1": (H, W, 1), "HW3": (H, W, 3), "HW4": (H, W, 4)}[layout]
@@ -531,8 +559,7 @@ def test_from_rgb_float_only_hole_values_are_sanitised(rng, layout):
     hole[0, 5, 5] = False
     res[0, 5, 5] = np.nan  # NaN in a known pixel: must simply be ignored
     out = from_rgb_float(res, orig, to_rgb_float(orig)[1], hole)
-    clean = np.clip(np.nan_to_num(res, nan=0.0), 0.0, 1.0)  # the former whole-image sanitising
-    ref = lbam.io.results._paste(orig, clean[0], hole[0])
+    ref = _reference_paste(orig, res[0], hole[0])
     np.testing.assert_array_equal(out, ref)
     if layout == "HW3":
         assert out[0, 0].tolist() == [0, 0, 0] and out[1, 1].tolist() == [255, 255, 255]
@@ -545,7 +572,7 @@ def test_from_rgb_float_only_hole_values_are_sanitised(rng, layout):
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
 @pytest.mark.parametrize("contiguous", [True, False])
 def test_paste_by_flat_index_matches_boolean_indexing(rng, shape, dtype, contiguous):
-    # _paste gathers and writes the hole pixels by flat index; the plain boolean-mask form is the reference
+    # pasting gathers and writes the hole pixels by flat index; the plain boolean-mask form is the reference
     top = {np.uint8: 255, np.uint16: 65535}.get(dtype, 1)
     base = (rng.random(shape) * top).astype(dtype)
     res = rng.random((3, H, W)).astype(np.float32).transpose(1, 2, 0)  # (H, W, 3) view, not C-contiguous
@@ -553,15 +580,7 @@ def test_paste_by_flat_index_matches_boolean_indexing(rng, shape, dtype, contigu
         res = np.ascontiguousarray(res)
     hole = rng.random((H, W)) < 0.3
     out = lbam.io.results._paste(base, res, hole)
-    vals = res[hole]
-    gray = lbam.io.results._gray(vals)
-    ref = base.copy()
-    if len(shape) == 2:
-        ref[hole] = lbam.io.results._quantize(gray, dtype)
-    elif shape[2] in (1, 2):
-        ref[hole, 0] = lbam.io.results._quantize(gray, dtype)
-    else:
-        ref[hole, :3] = lbam.io.results._quantize(vals, dtype)
+    ref = _reference_paste(base, res, hole)
     assert out.dtype == base.dtype and out.shape == base.shape
     np.testing.assert_array_equal(out, ref)
     np.testing.assert_array_equal(out[~hole], base[~hole])

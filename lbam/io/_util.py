@@ -10,7 +10,6 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 #: How far outside [0, 1] float pixel values may stray (then clipped) before it is an error.
 FLOAT_TOLERANCE = 1e-3
 
-_GRAY_WEIGHTS = (0.2125, 0.7154, 0.0721)
 _I16_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
 
 

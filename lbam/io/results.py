@@ -6,15 +6,11 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from ..edges import rgb_to_gray
 from ..errors import InputError
-from ._util import _GRAY_WEIGHTS, _I16_MODES, _torch
+from ._util import _I16_MODES, _torch
 from .files import load_image
 from .images import ImageKind, _pil_rgb
-
-
-def _gray(rgb: np.ndarray) -> np.ndarray:
-    r, g, b = _GRAY_WEIGHTS
-    return r * rgb[..., 0] + g * rgb[..., 1] + b * rgb[..., 2]
 
 
 def _quantize(x: np.ndarray, dtype) -> np.ndarray:
@@ -58,10 +54,12 @@ def _paste(base: np.ndarray, result_rgb: np.ndarray, hole: np.ndarray) -> np.nda
     out = base.copy()  # C order (ndarray.copy default), so the flat views below write into it
     idx = np.flatnonzero(hole)  # hole pixels by flat index: far cheaper than boolean indexing, same order
     vals = _sanitize(_hole_values(result_rgb, idx, hole))  # (P, 3)
+    if base.ndim == 2 or base.shape[2] in (1, 2):
+        gray = rgb_to_gray(vals[:, None, :])[:, 0]  # (P,) luminance, lbam.edges' weights
     if base.ndim == 2:
-        out.reshape(-1)[idx] = _quantize(_gray(vals), base.dtype)
+        out.reshape(-1)[idx] = _quantize(gray, base.dtype)
     elif base.shape[2] in (1, 2):  # gray, gray + alpha
-        out.reshape(-1, base.shape[2])[idx, 0] = _quantize(_gray(vals), base.dtype)
+        out.reshape(-1, base.shape[2])[idx, 0] = _quantize(gray, base.dtype)
     else:
         out.reshape(-1, base.shape[2])[idx, :3] = _quantize(vals, base.dtype)
     return out

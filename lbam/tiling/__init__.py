@@ -19,8 +19,12 @@ package re-exports their public names.
 """
 from __future__ import annotations
 
-from .crops import batched, extract, extract_mask, pad_to_multiple, paste, resize, unpad
-from .plan import STRATEGIES, Crop, choose_strategy, plan_crops
+#: The ways :func:`plan_crops` can cover an image (the one definition; the API and the CLI read it from here).
+#: Defined before the submodules load, which import it, and importing only this name stays cheap (no torch).
+STRATEGIES = ("auto", "crop", "resize", "full")
+
+_CROPS = ("batched", "extract", "extract_mask", "pad_to_multiple", "paste", "resize", "unpad")
+_PLAN = ("Crop", "choose_strategy", "plan_crops")
 
 __all__ = [
     "STRATEGIES",
@@ -35,3 +39,15 @@ __all__ = [
     "resize",
     "unpad",
 ]
+
+
+def __getattr__(name):  # lazy: the submodules need torch and OpenCV; STRATEGIES alone does not
+    if name in _CROPS:
+        from . import crops
+
+        return getattr(crops, name)
+    if name in _PLAN:
+        from . import plan
+
+        return getattr(plan, name)
+    raise AttributeError(f"module 'lbam.tiling' has no attribute {name!r}")

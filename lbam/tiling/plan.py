@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import torch
 
-STRATEGIES = ("auto", "crop", "resize", "full")
+from . import STRATEGIES
 
 HoleLike = Union[np.ndarray, torch.Tensor]
 
