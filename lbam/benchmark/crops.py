@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, List, Tuple
 
-from .inputs import _crop_batch, _networks
+from .inputs import build_networks, crop_batch
 from .options import Options
-from .timing import _median, _ratio, time_interleaved
+from .timing import median_or_none, ratio_or_none, time_interleaved
 
 
-def _crop_section(opts: Options, log) -> Tuple[List[dict], List[dict]]:
+def crop_section(opts: Options, log) -> Tuple[List[dict], List[dict]]:
     import torch
 
     from ..compose import complete, merge_edges
@@ -22,8 +22,8 @@ def _crop_section(opts: Options, log) -> Tuple[List[dict], List[dict]]:
     cases: Dict[str, Callable[[], Any]] = {}
     meta: Dict[str, dict] = {}
     for role, name in roles:
-        cfg, mec, gen = _networks(name)
-        image, hole, edges = _crop_batch(opts, nmax, cfg)
+        cfg, mec, gen = build_networks(name)
+        image, hole, edges = crop_batch(opts, nmax, cfg)
         gray = rgb_to_gray(image)
         with torch.no_grad():
             edge_in = merge_edges(mec(gray[:1], edges[:1], hole[:1]), edges[:1], hole[:1])
@@ -65,7 +65,7 @@ def _crop_section(opts: Options, log) -> Tuple[List[dict], List[dict]]:
     times = time_interleaved(cases, opts.repeats)
     records = []
     for key, m in meta.items():
-        med = _median(times[key])
+        med = median_or_none(times[key])
         records.append(dict(m, crop_size=opts.crop_size, median_s=med, per_crop_s=med / m["batch"],
                             crops_per_s=m["batch"] / med, times_s=times[key]))
 
@@ -76,19 +76,19 @@ def _crop_section(opts: Options, log) -> Tuple[List[dict], List[dict]]:
         return None
 
     for r in records:
-        r["speedup_vs_plain"] = _ratio(per_crop(r["config"], r["network"], "plain", 1), r["per_crop_s"])
-        r["speedup_vs_reference_plain"] = _ratio(per_crop(opts.reference_config, r["network"], "plain", 1),
+        r["speedup_vs_plain"] = ratio_or_none(per_crop(r["config"], r["network"], "plain", 1), r["per_crop_s"])
+        r["speedup_vs_reference_plain"] = ratio_or_none(per_crop(opts.reference_config, r["network"], "plain", 1),
                                                  r["per_crop_s"])
     throughput = []
     for r in records:
         if r["network"] == "both":
             b1 = per_crop(r["config"], "both", r["mode"], 1)
             throughput.append(dict(config=r["config"], role=r["role"], mode=r["mode"], batch=r["batch"],
-                                   crops_per_s=r["crops_per_s"], speedup_vs_batch1=_ratio(b1, r["per_crop_s"])))
+                                   crops_per_s=r["crops_per_s"], speedup_vs_batch1=ratio_or_none(b1, r["per_crop_s"])))
     return records, throughput
 
 
-def _ablation_section(opts: Options, log) -> List[dict]:
+def ablation_section(opts: Options, log) -> List[dict]:
     import torch
 
     from ..compose import merge_edges
@@ -99,8 +99,8 @@ def _ablation_section(opts: Options, log) -> List[dict]:
                                          else [])
     cases, meta, outputs = {}, {}, {}
     for name in configs:
-        cfg, mec, gen = _networks(name)
-        image, hole, edges = _crop_batch(opts, 1, cfg)
+        cfg, mec, gen = build_networks(name)
+        image, hole, edges = crop_batch(opts, 1, cfg)
         gray = rgb_to_gray(image)
         with torch.no_grad():
             edge_in = merge_edges(mec(gray, edges, hole), edges, hole)
@@ -141,7 +141,7 @@ def _ablation_section(opts: Options, log) -> List[dict]:
     for key, m in meta.items():
         eager_key = f"{m['config']}/{m['network']}/eager"
         diff = (outputs[key] - outputs[eager_key]).abs().max().item()
-        records.append(dict(m, median_s=_median(times[key]),
-                            speedup_vs_eager=_ratio(_median(times[eager_key]), _median(times[key])),
+        records.append(dict(m, median_s=median_or_none(times[key]),
+                            speedup_vs_eager=ratio_or_none(median_or_none(times[eager_key]), median_or_none(times[key])),
                             max_abs_diff=diff, times_s=times[key]))
     return records

@@ -1,11 +1,10 @@
 """End-to-end section: ``Inpainter.inpaint`` vs OpenCV Telea, one fresh subprocess per case.
 
 The subprocess runs ``python -m lbam.benchmark --worker SPEC`` (see :func:`lbam.benchmark.runner.main`), which
-calls :func:`_e2e_worker`.
+calls :func:`e2e_worker`.
 """
 from __future__ import annotations
 
-import copy
 import gc
 import json
 import os
@@ -20,10 +19,10 @@ import numpy as np
 
 from .inputs import synthetic_image, synthetic_mask
 from .options import Options
-from .timing import _median, _ratio, current_rss_bytes, peak_rss_bytes, reset_peak_rss, time_interleaved
+from .timing import median_or_none, ratio_or_none, current_rss_bytes, peak_rss_bytes, reset_peak_rss, time_interleaved
 
 
-def _load_inpainter(weights: Optional[str], device: str = "cpu", dtype=None):
+def load_inpainter(weights: Optional[str], device: str = "cpu", dtype=None):
     from ..api import Inpainter
 
     if weights and weights.startswith("random:"):
@@ -37,25 +36,18 @@ def _load_inpainter(weights: Optional[str], device: str = "cpu", dtype=None):
         return Inpainter.from_config("compact", device=device, dtype=dtype)
 
 
-def _fused_inpainter(inp):
-    """A shallow copy of ``inp`` whose networks went through fuse_for_inference; None if ``inp`` already runs
-    fused networks (Inpainter(fuse=True), the default since api.py adopted it)."""
-    from ..models.fuse import fuse_for_inference, is_fused
-
-    run_mec, run_gen = getattr(inp, "_mecnet_run", None), getattr(inp, "_generator_run", None)
-    if run_gen is not None and is_fused(run_gen) and is_fused(run_mec):
+def fused_inpainter(inp):
+    """An Inpainter on the same networks that runs fused copies of them (``fuse=True``, public constructor);
+    None when ``inp`` does so already (the default)."""
+    if inp.fuse:
         return None
-    if is_fused(inp.generator) and is_fused(inp.mecnet):
-        return None
-    other = copy.copy(inp)
-    other.mecnet = fuse_for_inference(inp.mecnet)
-    other.generator = fuse_for_inference(inp.generator)
-    if run_gen is not None:
-        other._mecnet_run, other._generator_run = other.mecnet, other.generator
-    return other
+    from ..api import Inpainter
+
+    return Inpainter(inp.mecnet, inp.generator, inp.config, device=inp.device, dtype=inp.dtype, name=inp.name,
+                     fuse=True)
 
 
-def _e2e_worker(spec: dict) -> dict:
+def e2e_worker(spec: dict) -> dict:
     """One end-to-end case, run in a fresh process so that its memory peak is its own."""
     import cv2
     import torch
@@ -68,8 +60,8 @@ def _e2e_worker(spec: dict) -> dict:
     image = synthetic_image(h, w, seed=seed)
     hole = synthetic_mask(h, w, ratio, seed=seed + 17)
     mask = hole.astype(np.uint8) * 255
-    inp = _load_inpainter(spec.get("weights"))
-    fused = _fused_inpainter(inp)
+    inp = load_inpainter(spec.get("weights"))
+    fused = fused_inpainter(inp)
     try:
         strategy = tiling.choose_strategy(hole, inp.config.train_size)
         n_crops = len(tiling.plan_crops(hole, inp.config.train_size))
@@ -104,15 +96,15 @@ def _e2e_worker(spec: dict) -> dict:
         first[name] = time.perf_counter() - t0
         peaks[name] = peak_rss_bytes()
     times = time_interleaved(runners, int(spec["repeats"]), warmup=0)
-    lbam_med, telea_med = _median(times["lbam"]), _median(times["telea"])
-    fused_med = _median(times.get("lbam_fused", []))
+    lbam_med, telea_med = median_or_none(times["lbam"]), median_or_none(times["telea"])
+    fused_med = median_or_none(times.get("lbam_fused", []))
     return dict(
         width=w, height=h, hole_target=ratio, hole_ratio=float(hole.mean()), weights=inp.name,
         config=inp.config.name, strategy=strategy, n_crops=n_crops,
         lbam_median_s=lbam_med, lbam_first_call_s=first["lbam"], lbam_times_s=times["lbam"],
         lbam_fused_median_s=fused_med, lbam_fused_times_s=times.get("lbam_fused", []),
         telea_median_s=telea_med, telea_times_s=times["telea"],
-        ratio_vs_telea=_ratio(lbam_med, telea_med), fused_ratio_vs_telea=_ratio(fused_med, telea_med),
+        ratio_vs_telea=ratio_or_none(lbam_med, telea_med), fused_ratio_vs_telea=ratio_or_none(fused_med, telea_med),
         rss_before_bytes=rss_before, peak_rss_bytes=peaks["lbam"],
         peak_rss_delta_bytes=None if rss_before is None or peaks["lbam"] is None else peaks["lbam"] - rss_before,
         fused_peak_rss_bytes=peaks.get("lbam_fused") if exact else None,
@@ -121,7 +113,7 @@ def _e2e_worker(spec: dict) -> dict:
     )
 
 
-def _e2e_section(opts: Options, log) -> List[dict]:
+def e2e_section(opts: Options, log) -> List[dict]:
     records = []
     root = str(Path(__file__).resolve().parents[2])
     env = dict(os.environ)

@@ -7,10 +7,10 @@ from typing import Optional
 
 import numpy as np
 
-from .e2e import _fused_inpainter, _load_inpainter
-from .inputs import _crop_batch, _networks, synthetic_image, synthetic_mask
+from .e2e import fused_inpainter, load_inpainter
+from .inputs import build_networks, crop_batch, synthetic_image, synthetic_mask
 from .options import Options
-from .timing import _median, time_interleaved
+from .timing import median_or_none, time_interleaved
 
 
 def _psnr(a, b) -> Optional[float]:
@@ -37,7 +37,7 @@ def _trained_networks(opts: Options, name: str, mec, gen):
     """(mecnet, generator, weights name) of the benchmark's weights when they are of configuration ``name``,
     else the given networks and None. Trained weights make a half-precision PSNR meaningful."""
     try:
-        inp = _load_inpainter(opts.weights, device="cpu")
+        inp = load_inpainter(opts.weights, device="cpu")
     except Exception:
         return mec, gen, None
     if inp.config.name != name:
@@ -65,12 +65,12 @@ def gpu_section(opts: Options, log, device: str = "cuda") -> dict:
     configs = [opts.reference_config] + ([opts.default_config] if opts.default_config != opts.reference_config
                                          else [])
     for name in configs:
-        cfg, mec, gen = _networks(name)
+        cfg, mec, gen = build_networks(name)
         if name == opts.default_config and not opts.quick:
             mec, gen, _ = _trained_networks(opts, name, mec, gen)
         fmec = fuse_for_inference(mec.to(device))
         fgen = fuse_for_inference(gen.to(device))
-        image, hole, edges = _crop_batch(opts, nmax, cfg, device=device)
+        image, hole, edges = crop_batch(opts, nmax, cfg, device=device)
         outputs = {}
         for dname, dt in dtypes.items():
             def ctx(dt=dt):
@@ -92,7 +92,7 @@ def gpu_section(opts: Options, log, device: str = "cuda") -> dict:
                     torch.cuda.reset_peak_memory_stats()
                 t = time_interleaved({b: fn}, opts.repeats, warmup=1, sync=sync)[b]
                 peak = torch.cuda.max_memory_allocated() if is_cuda else None
-                med = _median(t)
+                med = median_or_none(t)
                 out["records"].append(dict(config=name, dtype=dname, batch=b, median_s=med, per_crop_s=med / b,
                                            crops_per_s=b / med, peak_memory_bytes=peak, times_s=t))
                 log(f"gpu: {name} {dname} batch {b}: {med / b * 1000:.1f} ms/crop")
@@ -108,12 +108,12 @@ def gpu_section(opts: Options, log, device: str = "cuda") -> dict:
             image = synthetic_image(h, w, seed=opts.seed)
             mask = synthetic_mask(h, w, ratio, seed=opts.seed + 17).astype(np.uint8) * 255
             for dname, dt in dtypes.items():
-                inp = _load_inpainter(opts.weights, device=device, dtype=dt)
-                fused = _fused_inpainter(inp) or inp
+                inp = load_inpainter(opts.weights, device=device, dtype=dt)
+                fused = fused_inpainter(inp) or inp
                 t = time_interleaved({0: lambda: fused.inpaint(image, mask)}, opts.e2e_repeats, warmup=1,
                                      sync=sync)[0]
                 out["end_to_end"].append(dict(width=w, height=h, hole_target=ratio, dtype=dname,
-                                              median_s=_median(t), times_s=t))
+                                              median_s=median_or_none(t), times_s=t))
     return out
 
 
@@ -131,14 +131,14 @@ def precision_section(opts: Options, log, device: str = "cpu") -> dict:
     from ..models.fuse import fuse_for_inference
 
     name = opts.default_config
-    cfg, mec, gen = _networks(name)
+    cfg, mec, gen = build_networks(name)
     weights = None
     if not opts.quick:
         mec, gen, weights = _trained_networks(opts, name, mec, gen)
     weights = weights or f"random:{name}"
     fmec, fgen = fuse_for_inference(mec.to(device)), fuse_for_inference(gen.to(device))
     n = max(opts.batch_sizes)
-    image, hole, edges = _crop_batch(opts, n, cfg, device=device)
+    image, hole, edges = crop_batch(opts, n, cfg, device=device)
     outputs = {}
     for dname, dt in (("float32", None), ("float16", torch.float16), ("bfloat16", torch.bfloat16)):
         with torch.inference_mode(), _autocast(device, dt):

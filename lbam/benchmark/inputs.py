@@ -68,7 +68,7 @@ def synthetic_mask(height: int, width: int, ratio: float, seed: int = 0, base_si
     return m.astype(bool)
 
 
-def _crop_batch(opts: Options, n: int, cfg, device="cpu"):
+def crop_batch(opts: Options, n: int, cfg, device="cpu"):
     """n deterministic crops: image (n,3,s,s) in [0,1], hole (n,1,s,s), Canny edges (n,1,s,s)."""
     import torch
 
@@ -89,7 +89,7 @@ def _crop_batch(opts: Options, n: int, cfg, device="cpu"):
     return image.to(device), hole.to(device), edges.to(device)
 
 
-def _networks(config_name: str, seed: int = 0):
+def build_networks(config_name: str, seed: int = 0):
     """Randomly initialised (MECNet, EdgeLBAM) in eval mode with gradients on (the reference setting)."""
     import torch
 

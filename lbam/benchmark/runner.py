@@ -13,12 +13,12 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .crops import _ablation_section, _crop_section
-from .e2e import _e2e_section, _e2e_worker
+from .crops import ablation_section, crop_section
+from .e2e import e2e_section, e2e_worker
 from .gpu import gpu_section, precision_section
 from .options import Options, parse_args
 from .report import to_markdown, write_results
-from .timing import GB, _ratio
+from .timing import GB, ratio_or_none
 
 SCHEMA_VERSION = 1
 
@@ -50,9 +50,9 @@ def _summary(opts: Options, crops: List[dict], e2e: List[dict], precision: Optio
     ref_b, ref_t = best(opts.reference_config)
     def_b, def_t = best(opts.default_config)
     s = dict(
-        reference_optimized_speedup_batch1=_ratio(ref_plain, pc(opts.reference_config, "optimized", 1)),
-        reference_optimized_speedup=_ratio(ref_plain, ref_t), reference_batch=ref_b,
-        default_vs_reference_plain_speedup=_ratio(ref_plain, def_t), default_batch=def_b,
+        reference_optimized_speedup_batch1=ratio_or_none(ref_plain, pc(opts.reference_config, "optimized", 1)),
+        reference_optimized_speedup=ratio_or_none(ref_plain, ref_t), reference_batch=ref_b,
+        default_vs_reference_plain_speedup=ratio_or_none(ref_plain, def_t), default_batch=def_b,
         e2e_ratio_vs_telea=None, e2e_case=None, peak_rss_bytes=None, peak_rss_case=None,
     )
     if e2e:
@@ -137,10 +137,10 @@ def run_benchmark(opts: Options, argv: Sequence[str] = (), log: Callable[[str], 
     t0 = time.perf_counter()
     res: Dict[str, Any] = dict(schema_version=SCHEMA_VERSION, meta=_meta(argv), options=asdict(opts))
     res["options"]["sizes"] = [list(s) for s in opts.sizes]
-    crops, throughput = _crop_section(opts, log) if "crops" in opts.sections else ([], [])
+    crops, throughput = crop_section(opts, log) if "crops" in opts.sections else ([], [])
     res["crop_latency"], res["throughput"] = crops, throughput
-    res["fuse_ablation"] = _ablation_section(opts, log) if "ablation" in opts.sections else []
-    res["end_to_end"] = _e2e_section(opts, log) if "e2e" in opts.sections else []
+    res["fuse_ablation"] = ablation_section(opts, log) if "ablation" in opts.sections else []
+    res["end_to_end"] = e2e_section(opts, log) if "e2e" in opts.sections else []
     res["precision"] = (precision_section(opts, log) if "precision" in opts.sections
                         else dict(device=None, records=[]))
     if "gpu" in opts.sections:
@@ -161,7 +161,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         argv = argv[1:]
     if "--worker" in argv:
         spec = json.loads(argv[argv.index("--worker") + 1])
-        res = _e2e_worker(spec)
+        res = e2e_worker(spec)
         Path(spec["out"]).write_text(json.dumps(res))
         return 0
     opts = parse_args(argv)

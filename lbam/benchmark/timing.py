@@ -33,11 +33,11 @@ def time_interleaved(cases: Dict[str, Callable[[], Any]], repeats: int, warmup: 
     return times
 
 
-def _median(xs: Sequence[float]) -> Optional[float]:
+def median_or_none(xs: Sequence[float]) -> Optional[float]:
     return float(statistics.median(xs)) if xs else None
 
 
-def _ratio(a: Optional[float], b: Optional[float]) -> Optional[float]:
+def ratio_or_none(a: Optional[float], b: Optional[float]) -> Optional[float]:
     return None if a is None or b is None or b == 0 else float(a) / float(b)
 
 
