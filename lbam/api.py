@@ -8,7 +8,6 @@ caller's kind, known pixels untouched).
 from __future__ import annotations
 
 import contextlib
-import logging
 import warnings
 from functools import lru_cache
 from typing import Any, List, Optional, Sequence, Tuple, Union
@@ -22,8 +21,6 @@ from .edges import canny, canny_edges, rgb_to_gray
 from .errors import InputError, WeightsError
 from .models import EdgeLBAM, MECNet, ModelConfig, get_config
 from .weights_io import read_weights_folder, write_weights_folder
-
-log = logging.getLogger(__name__)
 
 
 def _device(device: Union[str, torch.device, None]) -> torch.device:

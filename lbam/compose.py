@@ -1,6 +1,6 @@
 """The network part of the pipeline on tensors at network size, and compositing.
 
-``complete(mecnet, generator, image, hole, edges)`` is the whole of ARCHITECTURE.md section 1 steps 3-4:
+``complete(mecnet, generator, image, hole, edges)`` is the whole of docs/ARCHITECTURE.md section 1 steps 3-4:
 MECNet completes the edges, the (decoded) merged edge map steers Edge-LBAM, and the result is composited so
 that known pixels are the input's. Training, evaluation and inference all call it.
 """

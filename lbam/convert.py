@@ -1,6 +1,6 @@
 """Convert the checkpoints published for the Edge-LBAM paper into an lbam weights folder.
 
-The published files (ARCHITECTURE.md section 4) are torch pickles:
+The published files (docs/ARCHITECTURE.md section 4) are torch pickles:
 
 * the MECNet (edge completion) file holds ``{"iteration": int, "generator": state_dict}`` with spectral
   normalization stored as ``weight_orig`` / ``weight_u`` / ``weight_v``;
@@ -274,7 +274,7 @@ def convert_mecnet(state: Mapping[str, torch.Tensor], config: Optional[MECNetCon
 def convert_edge_lbam(state: Mapping[str, torch.Tensor], config: Optional[EdgeLBAMConfig] = None) -> StateDict:
     """Published Edge-LBAM generator state dict -> state dict of ``EdgeLBAM(config)``.
 
-    Renames maskconv/edgeconv/ec/edge/reverseedge/reverseConv/dc modules (ARCHITECTURE.md section 4) to
+    Renames maskconv/edgeconv/ec/edge/reverseedge/reverseConv/dc modules (docs/ARCHITECTURE.md section 4) to
     lbam's names. Strict like :func:`convert_mecnet`. config defaults to the paper configuration.
     """
     from .models.edge_lbam import EdgeLBAM

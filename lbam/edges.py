@@ -1,6 +1,6 @@
 """Grayscale conversion and Canny edges for the Edge-LBAM pipeline.
 
-The reference pipeline (ARCHITECTURE.md section 1) converts the image to gray with
+The reference pipeline (docs/ARCHITECTURE.md section 1) converts the image to gray with
 scikit-image's luminance weights and runs ``skimage.feature.canny(gray, sigma=1.5,
 low_threshold=0.1, high_threshold=0.2, mask=known)`` on it.  :func:`canny` reproduces
 that function with OpenCV filters and vectorized numpy, several times faster; on the

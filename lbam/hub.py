@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import re
 from functools import lru_cache
@@ -23,7 +22,6 @@ from typing import Any, Dict, Optional, Tuple
 from .errors import WeightsError
 from .weights_io import CONFIG_FILE, GENERATOR_FILE, MECNET_FILE, sha256_file
 
-log = logging.getLogger(__name__)
 MANIFEST = "weights_manifest.json"
 WEIGHT_FILES = (CONFIG_FILE, MECNET_FILE, GENERATOR_FILE)
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")

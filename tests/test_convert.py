@@ -1,8 +1,7 @@
 """Published-checkpoint conversion: layouts, spectral-norm folding, strictness, safe loading, equivalence.
 
 The fake published checkpoints below have exactly the keys and shapes of the files published for the paper
-(ARCHITECTURE.md section 4; cross-checked against docs/published_checkpoint_keys.json when that file is
-reachable). Their converted weights must reproduce a reference forward written here from ARCHITECTURE.md
+(docs/ARCHITECTURE.md section 4; cross-checked against tests/fixtures/published_checkpoint_keys.json). Their converted weights must reproduce a reference forward written here from docs/ARCHITECTURE.md
 with torch.nn.functional only, reading the published key names directly.
 """
 from __future__ import annotations
@@ -26,7 +25,7 @@ SIDE = 128
 TOL = 1e-4
 
 # ------------------------------------------------------------------------------ published layouts
-# Written from ARCHITECTURE.md sections 2-4 (published names), independently of lbam.convert.
+# Written from docs/ARCHITECTURE.md sections 2-4 (published names), independently of lbam.convert.
 
 Layout = Dict[str, Tuple[Tuple[int, ...], str]]  # key -> (shape, kind)
 
@@ -165,7 +164,7 @@ def _published_json() -> Dict[str, Dict[str, List[int]]]:
 
 
 # ------------------------------------------------------------------------------ reference forward
-# ARCHITECTURE.md sections 2 and 3, on published names, torch.nn.functional only.
+# docs/ARCHITECTURE.md sections 2 and 3, on published names, torch.nn.functional only.
 
 
 def _sn_weight(p, name: str, transposed: bool = False) -> torch.Tensor:

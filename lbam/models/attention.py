@@ -1,4 +1,4 @@
-"""Building blocks of the Edge-LBAM generator (ARCHITECTURE.md section 3).
+"""Building blocks of the Edge-LBAM generator (docs/ARCHITECTURE.md section 3).
 
 Names follow the paper: the learnable Gaussian attention g_A, the mask update g_M, the edge guidance
 block EG, the forward attention layer FA, the reverse mask layer RM and the bidirectional decoder

@@ -48,7 +48,7 @@ class EdgeLBAMConfig:
 class ModelConfig:
     """Everything needed to rebuild both networks and their preprocessing.
 
-    canny_sigma / canny_low / canny_high: Canny settings of ARCHITECTURE.md section 1 (thresholds on the
+    canny_sigma / canny_low / canny_high: Canny settings of docs/ARCHITECTURE.md section 1 (thresholds on the
     gradient magnitude of the smoothed float gray image in [0, 1]).
     train_size: side of the square crops the networks were trained on (inference scales crops to it).
     edge_decode: how MECNet's probabilities become the edge map inside the hole. ``"none"`` (the paper) passes

@@ -1,4 +1,4 @@
-"""The Edge-LBAM generator: learnable bidirectional attention maps steered by edges (ARCHITECTURE.md section 3)."""
+"""The Edge-LBAM generator: learnable bidirectional attention maps steered by edges (docs/ARCHITECTURE.md section 3)."""
 from __future__ import annotations
 
 from typing import List

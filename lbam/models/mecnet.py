@@ -1,4 +1,4 @@
-"""MECNet: the multi-scale edge completion network (ARCHITECTURE.md section 2)."""
+"""MECNet: the multi-scale edge completion network (docs/ARCHITECTURE.md section 2)."""
 from __future__ import annotations
 
 import torch

@@ -1,6 +1,6 @@
 """Training configuration: one dataclass, and the named recipes that fill it.
 
-``paper``: ARCHITECTURE.md section 5 (Adam 2.5e-5 betas (0.5, 0.9) for Edge-LBAM, 1e-4 betas (0, 0.9) for
+``paper``: docs/ARCHITECTURE.md section 5 (Adam 2.5e-5 betas (0.5, 0.9) for Edge-LBAM, 1e-4 betas (0, 0.9) for
 MECNet with a 10x slower discriminator, 1 L1 + 0.1 WGAN-GP + 0.05 perceptual + 120 style, MECNet trained
 adversarially with feature matching).
 ``fast``: the recipe of the bundled compact weights, made for a 2-core CPU: hole-weighted squared error only for
@@ -40,7 +40,7 @@ class TrainConfig:
     disc_lr_ratio: float = 0.1
     ema_decay: float = 0.999
     grad_clip: float = 1.0
-    # generator loss weights (ARCHITECTURE.md section 5)
+    # generator loss weights (docs/ARCHITECTURE.md section 5)
     l1_hole: float = 6.0
     l1_valid: float = 1.0
     pixel_loss: str = "l1"  # "l1" (the paper) or "l2" (hole-weighted squared error, what PSNR measures)

@@ -8,7 +8,6 @@ Samples are a pure function of (seed, index): resuming at a step reproduces the 
 """
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -19,8 +18,6 @@ import torch
 from ..edges import canny, rgb_to_gray
 from ..io import IMAGE_SUFFIXES
 from .masks import PAPER_BUCKETS, FreeFormMasks, MaskFolder
-
-log = logging.getLogger(__name__)
 
 
 def list_images(root) -> List[Path]:

@@ -1,4 +1,4 @@
-"""Discriminators used for training (ARCHITECTURE.md section 5).
+"""Discriminators used for training (docs/ARCHITECTURE.md section 5).
 
 * :class:`TwoColumnDiscriminator` - LBAM's WGAN-GP critic for Edge-LBAM: one column looks at the
   known region, the other at the (filled) hole region.

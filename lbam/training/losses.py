@@ -1,4 +1,4 @@
-"""Training losses of Edge-LBAM and MECNet (ARCHITECTURE.md section 5).
+"""Training losses of Edge-LBAM and MECNet (docs/ARCHITECTURE.md section 5).
 
 Conventions used throughout this module:
 

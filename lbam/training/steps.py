@@ -1,4 +1,4 @@
-"""One optimisation step per stage: the losses of ARCHITECTURE.md section 5 (or the ``fast`` recipe's).
+"""One optimisation step per stage: the losses of docs/ARCHITECTURE.md section 5 (or the ``fast`` recipe's).
 
 ``Networks`` holds the models, their discriminators and optimisers; ``train_step`` runs one step of the
 configured stage on a batch and returns the scalar losses for the log.
