@@ -37,7 +37,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from .. import io as lbam_io
-from ..api import STRATEGIES
+from ..tiling import STRATEGIES
 from ..errors import InputError, LbamError
 
 log = logging.getLogger("lbam.app")
