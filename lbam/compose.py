@@ -19,23 +19,31 @@ def merge_edges(edge_prob: torch.Tensor, edges: torch.Tensor, hole: torch.Tensor
     return edge_prob * hole + edges * (1 - hole)
 
 
+#: the four directions (dy, dx) across which decode_edges looks for a ridge
+_RIDGE_DIRECTIONS = ((0, 1), (1, 0), (1, 1), (1, -1))
+
+
 def decode_edges(edge_prob: torch.Tensor, mode: str = "none", threshold: float = 0.5) -> torch.Tensor:
     """Turn MECNet's edge probabilities (B,1,H,W) in [0,1] into the edge map the generator reads.
 
     ``"none"``: unchanged (the paper). ``"nms"``: non-maximum suppression across the line, then a threshold:
-    a pixel keeps its probability when it is a local maximum of the map horizontally (>= its left and right
-    neighbours) or vertically (>= those above and below) and is >= ``threshold``; every other pixel becomes 0.
-    A soft band of probability thus becomes a line one or two pixels wide, and a faint haze disappears.
-    Returns (B,1,H,W) in [0,1].
+    a pixel keeps its probability when, along one of four directions (horizontal, vertical, both diagonals),
+    it is >= both neighbours and > at least one of them (a ridge crossed in that direction; along a line the
+    values are equal and do not count), and it is >= ``threshold``; every other pixel becomes 0. A soft band
+    of probability thus becomes a line about one pixel wide, and a faint haze disappears. Returns (B,1,H,W).
     """
     if mode == "none":
         return edge_prob
     if mode != "nms":
         raise ValueError(f"unknown edge decoding {mode!r}")
-    horizontal = F.max_pool2d(edge_prob, (1, 3), 1, (0, 1))
-    vertical = F.max_pool2d(edge_prob, (3, 1), 1, (1, 0))
-    keep = ((edge_prob >= horizontal) | (edge_prob >= vertical)) & (edge_prob >= threshold)
-    return edge_prob * keep
+    h, w = edge_prob.shape[-2:]
+    padded = F.pad(edge_prob, (1, 1, 1, 1), mode="replicate")
+    ridge = torch.zeros_like(edge_prob, dtype=torch.bool)
+    for dy, dx in _RIDGE_DIRECTIONS:
+        before = padded[..., 1 - dy:1 - dy + h, 1 - dx:1 - dx + w]
+        after = padded[..., 1 + dy:1 + dy + h, 1 + dx:1 + dx + w]
+        ridge |= (edge_prob >= before) & (edge_prob >= after) & ((edge_prob > before) | (edge_prob > after))
+    return edge_prob * (ridge & (edge_prob >= threshold))
 
 
 def composite(image: torch.Tensor, out: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:

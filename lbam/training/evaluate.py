@@ -3,7 +3,8 @@
 Validation images are resized to a short side of 350, cut into fixed 256 crops, and each crop gets a seeded
 free-form hole in every bucket (10-20, 20-30, 30-40, 40-50 %). PSNR, SSIM and L1 are computed on the whole
 composited crop after rounding to 8 bits (what a user receives), for our networks and for
-``cv2.inpaint(..., INPAINT_TELEA)`` on the same holes.
+``cv2.inpaint(..., INPAINT_TELEA)`` on the same holes; the defect numbers of ``defects`` (edge precision,
+recall, F1 and haze, sharpness, grid, blotches) are pooled per bucket the same way.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import torch
 
 from ..compose import complete, composite
 from ..models import ModelConfig
+from . import defects as D
 from . import metrics
 from .data import ValImages, collate
 from .masks import PAPER_BUCKETS
@@ -26,13 +28,13 @@ log = logging.getLogger(__name__)
 TELEA_RADIUS = 3
 
 
-def telea(image: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
+def telea(image: torch.Tensor, hole: torch.Tensor, radius: int = TELEA_RADIUS) -> torch.Tensor:
     """OpenCV Telea on a batch: image (B,3,H,W) in [0,1], hole (B,1,H,W) -> (B,3,H,W) in [0,1] (8-bit values)."""
     out = []
     for img, h in zip(image.cpu(), hole.cpu()):
         rgb = (img.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
         mask = (h[0].numpy() > 0.5).astype(np.uint8)
-        filled = cv2.inpaint(rgb, mask, TELEA_RADIUS, cv2.INPAINT_TELEA)
+        filled = cv2.inpaint(rgb, mask, radius, cv2.INPAINT_TELEA)
         out.append(torch.from_numpy(filled).permute(2, 0, 1).float() / 255)
     return torch.stack(out)
 
@@ -58,41 +60,64 @@ def predict(mecnet, generator, batch, device, gt_edges: bool = False, config: Op
 
 def run_batches(mecnet, generator, dataset, device, batch_size: int = 8, gt_edges: bool = False,
                 config: Optional[ModelConfig] = None):
-    """Yield (batch, ours) over the dataset: ours (B,3,H,W) composited, 8-bit quantised, on CPU."""
+    """Yield (batch, ours, edge) over the dataset: ours (B,3,H,W) composited, 8-bit quantised, on CPU; edge
+    (B,1,H,W) the merged edge map the generator read, on CPU."""
     for s in range(0, len(dataset), batch_size):
         batch = collate([dataset[i] for i in range(s, min(s + batch_size, len(dataset)))])
-        out, _ = predict(mecnet, generator, batch, device, gt_edges, config)
-        yield batch, _quantize(out.float()).cpu()
+        out, edge = predict(mecnet, generator, batch, device, gt_edges, config)
+        yield batch, _quantize(out.float()).cpu(), edge.float().cpu()
+
+
+def _method_names(telea_radii: Sequence[int]) -> Dict[str, int]:
+    """{"telea": 3, "telea5": 5, ...}: the first radius keeps the plain name (the gain column compares with it)."""
+    return {("telea" if i == 0 else f"telea{r}"): int(r) for i, r in enumerate(telea_radii)}
 
 
 def evaluate(mecnet, generator, data, config: ModelConfig, device="cpu", per_image: int = 2,
              buckets: Sequence[Tuple[float, float]] = PAPER_BUCKETS, gt_edges: bool = False,
-             batch_size: int = 8, with_telea: bool = True) -> Dict[str, Dict[str, Dict[str, float]]]:
-    """Metrics per bucket: {"ours"|"telea": {"10-20": {"psnr", "ssim", "l1", "n"}, ..., "all": {...}}}."""
+             batch_size: int = 8, with_telea: bool = True, telea_radii: Sequence[int] = (TELEA_RADIUS,),
+             defects: bool = True) -> Dict[str, Dict[str, Dict[str, float]]]:
+    """Metrics per bucket: {"ours"|"telea"|"telea5"...: {"10-20": {...}, ..., "all": {...}}}.
+
+    Every method gets psnr, ssim, l1 (whole composited crop, 8-bit) and n; with ``defects`` also the fill
+    defects of ``defects.fill_scores`` (sharpness, grid2, grid4, blotch), and ours the edge scores of
+    ``defects.edge_scores`` (edge_p, edge_r, edge_f1, haze) of the completed edge map against the Canny edges
+    of the truth. ``telea_radii``: OpenCV Telea runs, named "telea" (first radius), "telea5", ...
+    """
     ds = ValImages(data, config.train_size, per_image=per_image, buckets=buckets, canny_sigma=config.canny_sigma,
                    canny_low=config.canny_low, canny_high=config.canny_high)
     names = [f"{round(lo * 100)}-{round(hi * 100)}" for lo, hi in buckets]
-    scores: Dict[str, Dict[str, List[torch.Tensor]]] = {"ours": {}, "telea": {}}
-    for batch, ours in run_batches(mecnet, generator, ds, device, batch_size, gt_edges, config):
+    teleas = _method_names(telea_radii) if with_telea else {}
+    scores: Dict[str, Dict[str, List[torch.Tensor]]] = {"ours": {}, **{m: {} for m in teleas}}
+    for batch, ours, edge in run_batches(mecnet, generator, ds, device, batch_size, gt_edges, config):
         target, hole = batch["image"], batch["hole"]
-        results = {"ours": ours}
-        if with_telea:
-            results["telea"] = telea(target, hole)
+        results = {"ours": ours, **{m: telea(target, hole, r) for m, r in teleas.items()}}
         for method, out in results.items():
-            for key, fn in (("psnr", metrics.psnr), ("ssim", metrics.ssim), ("l1", metrics.l1)):
-                scores[method].setdefault(key, []).append(fn(out, target))
-            scores[method].setdefault("bucket", []).append(batch["bucket"])
+            per_image_values = {"psnr": metrics.psnr(out, target), "ssim": metrics.ssim(out, target),
+                                "l1": metrics.l1(out, target), "bucket": batch["bucket"]}
+            if defects:
+                per_image_values.update(D.fill_sums(out, target, hole))
+                if method == "ours":
+                    per_image_values.update(D.edge_counts(edge, batch["edges_full"], hole))
+            for key, v in per_image_values.items():
+                scores[method].setdefault(key, []).append(v)
     report: Dict[str, Dict[str, Dict[str, float]]] = {}
     for method, s in scores.items():
         if not s:
             continue
-        b = torch.cat(s["bucket"])
-        vals = {k: torch.cat(s[k]) for k in ("psnr", "ssim", "l1")}
+        cat = {k: torch.cat(v) for k, v in s.items()}
+        b = cat.pop("bucket")
         rep = {}
         for i, name in enumerate(names + ["all"]):
             sel = b == i if name != "all" else torch.ones_like(b, dtype=torch.bool)
-            rep[name] = {k: round(float(v[sel].mean()), 4) for k, v in vals.items()}
+            rep[name] = {k: round(float(cat[k][sel].mean()), 4) for k in ("psnr", "ssim", "l1")}
             rep[name]["n"] = int(sel.sum())
+            if defects:
+                fill = D.fill_scores({k: cat[k][sel] for k in D.fill_sums_keys()})
+                rep[name].update({k: round(v, 4) for k, v in fill.items()})
+                if "haze_n" in cat:
+                    edge_sc = D.edge_scores({k: cat[k][sel] for k in D.EDGE_COUNT_KEYS})
+                    rep[name].update({k: round(v, 4) for k, v in edge_sc.items()})
         report[method] = rep
     return report
 
@@ -101,15 +126,36 @@ def format_table(report: Dict[str, Dict[str, Dict[str, float]]]) -> str:
     """Markdown table: one row per bucket, PSNR / SSIM / L1 of each method and the PSNR gain over Telea."""
     buckets = list(next(iter(report.values())))
     methods = list(report)
+    gain = "telea" in report and "ours" in report
     head = "| hole % | " + " | ".join(f"{m} PSNR | {m} SSIM | {m} L1" for m in methods)
-    head += " | gain dB |" if "telea" in report and "ours" in report else " |"
-    lines = [head, "|" + "---|" * (1 + 3 * len(methods) + ("telea" in report and "ours" in report))]
+    head += " | gain dB |" if gain else " |"
+    lines = [head, "|" + "---|" * (1 + 3 * len(methods) + gain)]
     for b in buckets:
         cells = [b] + [f"{report[m][b]['psnr']:.2f} | {report[m][b]['ssim']:.4f} | {report[m][b]['l1']:.4f}"
                        for m in methods]
-        if "telea" in report and "ours" in report:
+        if gain:
             cells.append(f"{report['ours'][b]['psnr'] - report['telea'][b]['psnr']:+.2f}")
         lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+#: columns of the defect table: (report key, heading, format)
+DEFECT_COLUMNS = (("sharpness", "sharpness", "{:.2f}"), ("grid2", "grid2", "{:.2f}"), ("grid4", "grid4", "{:.2f}"),
+                  ("blotch", "blotch %", "{:.2%}"), ("edge_f1", "edge F1", "{:.3f}"), ("edge_p", "edge P", "{:.3f}"),
+                  ("edge_r", "edge R", "{:.3f}"), ("haze", "haze", "{:.3f}"))
+
+
+def format_defects(report: Dict[str, Dict[str, Dict[str, float]]]) -> str:
+    """Markdown table of the defect numbers (``defects``): one row per method and bucket; "" without them."""
+    first = next(iter(report.values()))
+    if "sharpness" not in next(iter(first.values())):
+        return ""
+    lines = ["| method | hole % | " + " | ".join(h for _, h, _ in DEFECT_COLUMNS) + " |",
+             "|" + "---|" * (2 + len(DEFECT_COLUMNS))]
+    for method, rep in report.items():
+        for b, d in rep.items():
+            cells = [fmt.format(d[k]) if k in d else "-" for k, _, fmt in DEFECT_COLUMNS]
+            lines.append(f"| {method} | {b} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -139,15 +185,22 @@ def save_samples(mecnet, generator, data, config: ModelConfig, device, path: Pat
 
 
 def evaluate_weights(weights: Optional[str], data: str, out_json: Optional[str] = None, device: Optional[str] = None,
-                     per_image: int = 4, gt_edges: bool = False) -> Dict:
+                     per_image: int = 4, gt_edges: bool = False,
+                     telea_radii: Sequence[int] = (TELEA_RADIUS,)) -> Dict:
     """``lbam evaluate``: load weights (default: the bundled ones), evaluate on ``data``, write JSON."""
     from ..api import Inpainter
 
     inp = Inpainter.from_pretrained(weights, device=device)
-    report = evaluate(inp.mecnet, inp.generator, data, inp.config, inp.device, per_image=per_image, gt_edges=gt_edges)
+    report = evaluate(inp.mecnet, inp.generator, data, inp.config, inp.device, per_image=per_image, gt_edges=gt_edges,
+                      telea_radii=telea_radii)
     result = {"weights": inp.name, "data": str(data), "per_image": per_image, "protocol":
               "short side 350, fixed 256 crops, seeded free-form holes per bucket, 8-bit composited output",
-              "telea_radius": TELEA_RADIUS, "metrics": report}
+              "telea_radius": TELEA_RADIUS, "telea_radii": {m: r for m, r in _method_names(telea_radii).items()},
+              "defects": {"edge_tolerance_px": D.EDGE_TOLERANCE, "haze_distance_px": D.HAZE_DISTANCE,
+                          "edge_threshold": D.EDGE_THRESHOLD, "sharpness_erode_px": D.SHARPNESS_ERODE,
+                          "grid_periods": list(D.GRID_PERIODS), "blotch_distance": D.BLOTCH_DISTANCE,
+                          "blotch_ring_px": D.BLOTCH_RING},
+              "metrics": report}
     if out_json:
         Path(out_json).write_text(json.dumps(result, indent=1))
     return result

@@ -1,0 +1,157 @@
+"""Numbers for the defects a person sees in a fill, beyond PSNR: edge haze, blur, grid blocks and blotches.
+
+Each function takes one batch and returns *sums* (not means) so that ``evaluate`` can pool them over a whole
+bucket or data set before dividing (a ratio of sums, not a mean of per-crop ratios that empty holes would
+upset). Tensors: images (B,3,H,W) in [0,1], hole (B,1,H,W) 1 = hole, edge maps (B,1,H,W) in [0,1].
+
+* **Edges** (``edge_counts``): the completed edge map inside the hole against the Canny edges of the ground
+  truth, with a tolerance of ``EDGE_TOLERANCE`` pixels (a predicted edge pixel is right when a true edge lies
+  within that distance, a true edge pixel is found when a predicted one does): precision, recall, F1. **Haze**:
+  the mean of the edge map on hole pixels more than ``HAZE_DISTANCE`` pixels from any true edge (0 for clean
+  lines, 0.2-0.4 for a grey fog).
+* **Sharpness** (``sharpness_sums``): mean Sobel magnitude of the fill over the mean of the truth's, on the hole
+  eroded by ``SHARPNESS_ERODE`` pixels (the rim borrows its gradients from the known side). 1 = as detailed as
+  the photo; a smear is far below.
+* **Grid** (``grid_sums``): the period-2 and period-4 grid energy (``metrics.grid_energy``, the
+  transposed-convolution checkerboard and the blocks it becomes when a crop is scaled up) over windows that lie
+  mostly in the hole, fill over truth. 1 = no more grid than the photo holds.
+* **Blotches** (``blotch_counts``): the share of hole pixels whose colour is more than ``BLOTCH_DISTANCE`` (RGB
+  Euclidean, values in [0,1]) from the truth *and* from every colour of the ring of known pixels around the hole
+  (``BLOTCH_RING`` pixels wide): an off-colour patch that neither the truth nor the surroundings explain.
+"""
+from __future__ import annotations
+
+from typing import Dict
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..edges import rgb_to_gray
+from .metrics import grid_energy, sobel_magnitude, window_fraction
+
+EDGE_TOLERANCE = 2.0
+HAZE_DISTANCE = 3.0
+EDGE_THRESHOLD = 0.5
+SHARPNESS_ERODE = 3
+GRID_PERIODS = (2, 4)
+GRID_MIN_HOLE_SHARE = 0.5
+BLOTCH_DISTANCE = 0.15
+BLOTCH_RING = 8
+BLOTCH_RING_SAMPLES = 512
+
+
+def _distance_to(mask: np.ndarray) -> np.ndarray:
+    """Euclidean distance (H, W) float32 of every pixel to the nearest True pixel of ``mask`` (inf if none)."""
+    if not mask.any():
+        return np.full(mask.shape, np.inf, dtype=np.float32)
+    return cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+
+
+EDGE_COUNT_KEYS = ("pred", "pred_hit", "true", "true_hit", "haze_sum", "haze_n")
+
+
+def edge_counts(edge_map: torch.Tensor, target: torch.Tensor, hole: torch.Tensor,
+                threshold: float = EDGE_THRESHOLD) -> Dict[str, torch.Tensor]:
+    """Per image (B,) float64 counts: ``pred`` predicted edge pixels in the hole (edge_map >= threshold),
+    ``pred_hit`` those within EDGE_TOLERANCE of a true edge, ``true`` true edge pixels in the hole (target
+    >= 0.5), ``true_hit`` those within EDGE_TOLERANCE of a predicted edge, ``haze_sum`` / ``haze_n`` the sum
+    and count of the edge map over hole pixels farther than HAZE_DISTANCE from every true edge."""
+    keys = EDGE_COUNT_KEYS
+    out = {k: torch.zeros(edge_map.shape[0], dtype=torch.float64) for k in keys}
+    for i in range(edge_map.shape[0]):
+        e = edge_map[i, 0].detach().float().cpu().numpy()
+        t = target[i, 0].detach().cpu().numpy() >= 0.5
+        h = hole[i, 0].detach().cpu().numpy() >= 0.5
+        pred = (e >= threshold) & h
+        d_true, d_pred = _distance_to(t), _distance_to(pred)
+        far = h & (d_true > HAZE_DISTANCE)
+        vals = (pred.sum(), (pred & (d_true <= EDGE_TOLERANCE)).sum(), (t & h).sum(),
+                (t & h & (d_pred <= EDGE_TOLERANCE)).sum(), float(e[far].sum()), far.sum())
+        for k, v in zip(keys, vals):
+            out[k][i] = float(v)
+    return out
+
+
+def edge_scores(counts: Dict[str, torch.Tensor]) -> Dict[str, float]:
+    """precision, recall, F1 and haze from (pooled) ``edge_counts``. Empty denominators give 0."""
+    c = {k: float(v.sum()) for k, v in counts.items()}
+    p = c["pred_hit"] / c["pred"] if c["pred"] else 0.0
+    r = c["true_hit"] / c["true"] if c["true"] else 0.0
+    f1 = 2 * p * r / (p + r) if p + r else 0.0
+    haze = c["haze_sum"] / c["haze_n"] if c["haze_n"] else 0.0
+    return {"edge_p": p, "edge_r": r, "edge_f1": f1, "haze": haze}
+
+
+def _erode(hole: torch.Tensor, pixels: int) -> torch.Tensor:
+    """Hole (B,1,H,W) shrunk by ``pixels`` (square structuring element), as float {0,1}."""
+    return 1 - F.max_pool2d(1 - hole.float(), 2 * pixels + 1, 1, pixels)
+
+
+def sharpness_sums(out: torch.Tensor, target: torch.Tensor, hole: torch.Tensor) -> Dict[str, torch.Tensor]:
+    """Per image (B,) float64: Sobel magnitude summed over the eroded hole, of ``out`` (``grad_out``) and of
+    ``target`` (``grad_true``)."""
+    core = _erode(hole, SHARPNESS_ERODE)
+    g_out = sobel_magnitude(rgb_to_gray(out.float()))
+    g_true = sobel_magnitude(rgb_to_gray(target.float()))
+    return {"grad_out": (g_out * core).flatten(1).sum(1).double(),
+            "grad_true": (g_true * core).flatten(1).sum(1).double()}
+
+
+def grid_sums(out: torch.Tensor, target: torch.Tensor, hole: torch.Tensor) -> Dict[str, torch.Tensor]:
+    """Per image (B,) float64, for each period P of GRID_PERIODS: ``grid{P}_out`` / ``grid{P}_true``, the grid
+    energy summed over the windows whose hole share is at least GRID_MIN_HOLE_SHARE."""
+    sums = {}
+    for period in GRID_PERIODS:
+        sel = (window_fraction(hole.float(), period) >= GRID_MIN_HOLE_SHARE).float()
+        for name, x in (("out", out), ("true", target)):
+            sums[f"grid{period}_{name}"] = (grid_energy(x.float(), period) * sel).flatten(1).sum(1).double()
+    return sums
+
+
+def blotch_counts(out: torch.Tensor, target: torch.Tensor, hole: torch.Tensor) -> Dict[str, torch.Tensor]:
+    """Per image (B,) float64: ``blotch`` hole pixels whose colour is farther than BLOTCH_DISTANCE from the
+    truth and from every colour of the ring of known pixels around the hole (up to BLOTCH_RING_SAMPLES ring
+    pixels, evenly spaced), ``hole_n`` all hole pixels."""
+    b = out.shape[0]
+    blotch = torch.zeros(b, dtype=torch.float64)
+    n = torch.zeros(b, dtype=torch.float64)
+    ring = F.max_pool2d(hole.float(), 2 * BLOTCH_RING + 1, 1, BLOTCH_RING) * (1 - hole.float())
+    for i in range(b):
+        h = hole[i, 0] >= 0.5
+        n[i] = float(h.sum())
+        r = ring[i, 0] > 0.5
+        if not h.any() or not r.any():
+            continue
+        fill = out[i].float().permute(1, 2, 0)[h]  # (N, 3)
+        truth = target[i].float().permute(1, 2, 0)[h]
+        ring_c = target[i].float().permute(1, 2, 0)[r]
+        step = max(1, ring_c.shape[0] // BLOTCH_RING_SAMPLES)
+        ring_c = ring_c[::step]
+        off_truth = (fill - truth).norm(dim=1) > BLOTCH_DISTANCE
+        off_ring = torch.cdist(fill, ring_c).min(dim=1).values > BLOTCH_DISTANCE
+        blotch[i] = float((off_truth & off_ring).sum())
+    return {"blotch": blotch, "hole_n": n}
+
+
+def fill_sums(out: torch.Tensor, target: torch.Tensor, hole: torch.Tensor) -> Dict[str, torch.Tensor]:
+    """All per-image sums of the fill defects (sharpness, grid, blotches) in one dict."""
+    return {**sharpness_sums(out, target, hole), **grid_sums(out, target, hole), **blotch_counts(out, target, hole)}
+
+
+def fill_sums_keys():
+    """The keys ``fill_sums`` returns, in order."""
+    return ("grad_out", "grad_true", *(f"grid{p}_{n}" for p in GRID_PERIODS for n in ("out", "true")),
+            "blotch", "hole_n")
+
+
+def fill_scores(sums: Dict[str, torch.Tensor]) -> Dict[str, float]:
+    """``sharpness``, ``grid2``, ``grid4`` (fill over truth) and ``blotch`` (share) from pooled ``fill_sums``."""
+    s = {k: float(v.sum()) for k, v in sums.items()}
+    ratio = lambda a, b: a / b if b > 0 else 0.0  # noqa: E731
+    scores = {"sharpness": ratio(s["grad_out"], s["grad_true"])}
+    for period in GRID_PERIODS:
+        scores[f"grid{period}"] = ratio(s[f"grid{period}_out"], s[f"grid{period}_true"])
+    scores["blotch"] = ratio(s["blotch"], s["hole_n"])
+    return scores

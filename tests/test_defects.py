@@ -1,0 +1,129 @@
+"""Defect numbers (lbam.training.defects), edge decoding and the sharpness / grid losses on synthetic cases
+whose answers are known."""
+import numpy as np
+import pytest
+import torch
+
+from lbam.compose import decode_edges
+from lbam.training import defects as D
+from lbam.training import losses as L
+from lbam.training.metrics import grid_energy
+
+
+def _hole(size=64, box=(16, 48, 16, 48)):
+    h = torch.zeros(1, 1, size, size)
+    y0, y1, x0, x1 = box
+    h[..., y0:y1, x0:x1] = 1
+    return h
+
+
+def _vertical_line(size=64, x=32):
+    t = torch.zeros(1, 1, size, size)
+    t[..., x] = 1
+    return t
+
+
+def _checkerboard(size=64):
+    yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    return ((yy + xx) % 2).float().view(1, 1, size, size)
+
+
+def _texture(size=64, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(1, 3, size // 4, size // 4, generator=g)
+    return torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+
+
+# ---- edges ------------------------------------------------------------------------------------------
+def test_edge_scores_of_the_true_line_are_perfect():
+    hole, line = _hole(), _vertical_line()
+    s = D.edge_scores(D.edge_counts(line, line, hole))
+    assert s == {"edge_p": 1.0, "edge_r": 1.0, "edge_f1": 1.0, "haze": 0.0}
+
+
+def test_edge_scores_tolerate_two_pixels_but_not_three():
+    hole, line = _hole(), _vertical_line()
+    assert D.edge_scores(D.edge_counts(_vertical_line(x=34), line, hole))["edge_f1"] == 1.0
+    assert D.edge_scores(D.edge_counts(_vertical_line(x=35), line, hole))["edge_f1"] == 0.0
+
+
+def test_haze_is_the_mean_edge_value_away_from_true_edges():
+    hole, line = _hole(), _vertical_line()
+    fog = torch.full_like(line, 0.3)
+    s = D.edge_scores(D.edge_counts(fog, line, hole))
+    assert s["haze"] == pytest.approx(0.3, abs=1e-6)
+    assert s["edge_p"] == 0.0 and s["edge_r"] == 0.0  # nothing reaches the 0.5 threshold
+
+
+def test_nms_decoding_turns_a_soft_band_into_a_thin_line_and_removes_haze():
+    x = torch.arange(64).float()
+    band = torch.exp(-((x - 32.3) ** 2) / (2 * 3.0**2)).view(1, 1, 1, 64).expand(1, 1, 64, 64).contiguous()
+    thin = decode_edges(band, "nms", 0.5)
+    assert (thin[0, 0, 10] > 0).sum() == 1 and thin[0, 0, 10, 32] == band[0, 0, 10, 32]
+    assert decode_edges(band * 0.3, "nms", 0.5).abs().sum() == 0  # a faint band is haze: gone
+    assert torch.equal(decode_edges(band, "none"), band)
+    hole, line = _hole(), _vertical_line()
+    raw_haze = D.edge_scores(D.edge_counts(band, line, hole))["haze"]
+    assert raw_haze > 0.05 and D.edge_scores(D.edge_counts(thin, line, hole))["haze"] == 0.0
+
+
+# ---- fills ------------------------------------------------------------------------------------------
+def test_sharpness_of_a_flat_fill_is_zero_and_of_the_truth_is_one():
+    truth, hole = _texture(), _hole()
+    flat = truth * (1 - hole) + hole * truth.mean()
+    assert D.fill_scores(D.fill_sums(truth, truth, hole))["sharpness"] == pytest.approx(1.0)
+    assert D.fill_scores(D.fill_sums(flat, truth, hole))["sharpness"] == pytest.approx(0.0, abs=1e-4)
+
+
+def test_grid_ratio_flags_a_checkerboard_fill():
+    truth, hole = _texture(), _hole()
+    same = D.fill_scores(D.fill_sums(truth, truth, hole))
+    assert same["grid2"] == pytest.approx(1.0) and same["grid4"] == pytest.approx(1.0)
+    gridded = (truth + 0.05 * _checkerboard() * hole).clamp(0, 1)
+    assert D.fill_scores(D.fill_sums(gridded, truth, hole))["grid2"] > 5
+    blocks = (truth + 0.05 * _checkerboard(32).repeat_interleave(2, 2).repeat_interleave(2, 3) * hole).clamp(0, 1)
+    assert D.fill_scores(D.fill_sums(blocks, truth, hole))["grid4"] > 5
+
+
+def test_grid_energy_ignores_flat_areas_and_ramps():
+    ramp = torch.linspace(0, 1, 64).view(1, 1, 1, 64).expand(1, 3, 64, 64)
+    assert grid_energy(ramp).abs().max() < 1e-5
+    assert grid_energy(torch.full((1, 3, 64, 64), 0.4)).abs().max() < 1e-6
+    assert grid_energy(_checkerboard()).mean() == pytest.approx(8.0)
+
+
+def test_blotch_share_counts_colours_far_from_truth_and_ring():
+    truth = torch.full((1, 3, 64, 64), 0.5)
+    hole = _hole()
+    blue = truth.clone()
+    blue[:, 2] = torch.where(hole[:, 0] > 0, torch.tensor(1.0), blue[:, 2])
+    assert D.fill_scores(D.fill_sums(blue, truth, hole))["blotch"] == pytest.approx(1.0)
+    assert D.fill_scores(D.fill_sums(truth, truth, hole))["blotch"] == 0.0
+    # a colour from the ring is no blotch even where it differs from the truth underneath
+    two_tone = truth.clone()
+    two_tone[..., :, :32] = 0.1
+    ring_colour = two_tone * (1 - hole) + hole * 0.1
+    share = D.fill_scores(D.fill_sums(ring_colour, two_tone, hole))["blotch"]
+    assert share == 0.0
+
+
+# ---- losses -----------------------------------------------------------------------------------------
+def test_gradient_statistics_loss_rewards_texture_not_blur():
+    truth, hole = _texture(), _hole()
+    flat = truth * (1 - hole) + hole * truth.mean()
+    shifted = torch.roll(truth, 3, dims=-1)  # same texture, other place
+    assert L.gradient_statistics_loss(truth, truth, hole) == 0
+    assert L.gradient_statistics_loss(flat, truth, hole) > 4 * L.gradient_statistics_loss(shifted, truth, hole)
+    flat.requires_grad_(True)
+    L.gradient_statistics_loss(flat, truth, hole).backward()
+    assert flat.grad.abs().sum() > 0
+
+
+def test_grid_loss_is_zero_for_the_truth_and_positive_for_a_checkerboard():
+    truth, hole = _texture(), _hole()
+    assert L.grid_loss(truth, truth, hole) == 0
+    gridded = (truth + 0.05 * _checkerboard() * hole).clamp(0, 1).requires_grad_(True)
+    loss = L.grid_loss(gridded, truth, hole)
+    assert loss > 0
+    loss.backward()
+    assert np.isfinite(gridded.grad.numpy()).all()
