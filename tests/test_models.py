@@ -127,3 +127,36 @@ def test_decoder_attention_inference_path_matches_training_path(channels_last):
         out = layer(s, d, a, b)
     assert out.shape == (2, 8, 16, 12)
     assert torch.equal(out, ref.detach()) and torch.allclose(ref, manual, atol=1e-6)
+
+
+def test_edge_guidance_edge_stride_and_edge_output_options():
+    from lbam.models.attention import EdgeGuidance
+
+    torch.manual_seed(0)
+    full = EdgeGuidance(4, 8).eval()
+    strided = EdgeGuidance(4, 8, edge_stride=2).eval()
+    strided.load_state_dict(full.state_dict())  # the same weights: the options change no parameter
+    no_edge = EdgeGuidance(4, 8, edge_output=False).eval()
+    no_edge.load_state_dict({k: v for k, v in full.state_dict().items() if not k.startswith("edge_out.")})
+    m, e = torch.rand(2, 4, 16, 24), torch.rand(2, 4, 32, 48)
+    with torch.no_grad():
+        mask_full, edge_full = full(m, e)
+        mask_s, edge_s = strided(m, e)
+        mask_n, edge_n = no_edge(m, e)
+    assert edge_s.shape == (2, 8, 8, 12)
+    torch.testing.assert_close(edge_s, edge_full[..., ::2, ::2], rtol=0, atol=1e-6)  # the pixels (2i, 2j)
+    torch.testing.assert_close(mask_s, mask_full, rtol=0, atol=0)
+    torch.testing.assert_close(mask_n, mask_full, rtol=0, atol=0)
+    assert edge_n.shape == (2, 4, 16, 24)  # e' (resized) passes through
+
+
+def test_fused_copy_keeps_the_model_class():
+    from lbam.models.fuse import fuse_for_inference
+
+    gen = EdgeLBAM(get_config("tiny").generator)
+    fused = fuse_for_inference(gen, channels_last=True)
+    assert type(fused) is EdgeLBAM  # no run-time subclass; outputs come back contiguous all the same
+    x, hole, edge = torch.rand(1, 3, 128, 128), torch.zeros(1, 1, 128, 128), torch.zeros(1, 1, 128, 128)
+    hole[..., 40:80, 40:80] = 1
+    with torch.no_grad():
+        assert fused(x, hole, edge).is_contiguous()

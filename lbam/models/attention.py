@@ -51,10 +51,12 @@ def mask_update(x: torch.Tensor) -> torch.Tensor:
     return F.relu(x).pow(0.8)
 
 
-def cbl(c_in: int, c_out: int, kernel: int = 3) -> nn.Sequential:
-    """Conv (no bias, 'same' padding) -> BatchNorm -> LeakyReLU(0.2). Keys: ``0.weight``, ``1.*``."""
+def cbl(c_in: int, c_out: int, kernel: int = 3, stride: int = 1) -> nn.Sequential:
+    """Conv (no bias, 'same' padding) -> BatchNorm -> LeakyReLU(0.2). Keys: ``0.weight``, ``1.*``.
+
+    stride 2 gives the pixels (2i, 2j) of the stride-1 output."""
     return nn.Sequential(
-        nn.Conv2d(c_in, c_out, kernel, padding=kernel // 2, bias=False),
+        nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, bias=False),
         nn.BatchNorm2d(c_out),
         nn.LeakyReLU(0.2, inplace=True),
     )
@@ -65,14 +67,20 @@ class EdgeGuidance(nn.Module):
 
     e' = nearest-resize(e) to (h, w); mask_out = CBL(m) * CBL1(cat(CBL(e'), m)) + m; edge_out = CBL_out(e').
     Returns (mask_out (B, c_in, h, w), edge_out (B, c_out, h, w)).
+
+    Two options for inference copies (``lbam.models.fuse``), the same weights either way:
+    ``edge_stride=2`` computes only the pixels (2i, 2j) of edge_out, (B, c_out, h/2, w/2) (all that the next
+    block reads through its nearest resize); ``edge_output=False`` drops CBL_out (the last block of a path,
+    whose edge output nobody reads) and returns e' in its place.
     """
 
-    def __init__(self, c_in: int, c_out: int) -> None:
+    def __init__(self, c_in: int, c_out: int, edge_stride: int = 1, edge_output: bool = True) -> None:
         super().__init__()
+        self.c_in, self.c_out, self.edge_stride = c_in, c_out, edge_stride
         self.mask_branch = cbl(c_in, c_in)
         self.edge_branch = cbl(c_in, c_in)
         self.coincide = cbl(2 * c_in, 1, kernel=1)
-        self.edge_out = cbl(c_in, c_out)
+        self.edge_out = cbl(c_in, c_out, stride=edge_stride) if edge_output else nn.Identity()
 
     def forward(self, m: torch.Tensor, e: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         if e.shape[-2:] != m.shape[-2:]:
