@@ -208,11 +208,14 @@ def cmd_export(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from .training.evaluate import evaluate_weights, format_table
+    from .training.evaluate import evaluate_weights, format_defects, format_table
 
-    result = evaluate_weights(args.weights, args.data, args.json, args.device, per_image=args.per_image)
+    result = evaluate_weights(args.weights, args.data, args.json, args.device, per_image=args.per_image,
+                              telea_radii=args.telea_radius)
     print(f"weights: {result['weights']}  data: {result['data']}")
     print(format_table(result["metrics"]))
+    print()
+    print(format_defects(result["metrics"]))
     return 0
 
 
@@ -346,7 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--raw", action="store_true", help="export the raw weights instead of their EMA")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("evaluate", help="PSNR/SSIM/L1 per hole bucket, ours vs OpenCV Telea")
+    p = sub.add_parser("evaluate", help="PSNR/SSIM/L1 and defect numbers per hole bucket, ours vs OpenCV Telea")
     p.add_argument("--data", required=True)
     p.add_argument("--weights")
     p.add_argument("--device")
@@ -354,6 +357,8 @@ def build_parser() -> argparse.ArgumentParser:
     _threads_arg(p)
     p.add_argument("--per-image", type=int, default=4,
                    help="fixed crops per image (default 4: 20 crops per bucket on val/photo, the model card)")
+    p.add_argument("--telea-radius", type=int, nargs="+", default=[3], metavar="R",
+                   help="OpenCV Telea radii to compare with in the same run (default 3; e.g. 3 5)")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("convert-official", help="published .pth checkpoints -> a weights folder")

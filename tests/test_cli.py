@@ -1,5 +1,6 @@
 """The `lbam` command: single image, folder mode, edges, weights list, clean errors without tracebacks."""
 import os
+import json
 import shutil
 import subprocess
 import sys
@@ -150,9 +151,14 @@ def test_export_and_evaluate_from_the_command_line(tmp_path):
     val = tmp_path / "val"
     val.mkdir()
     shutil.copy(sorted(photos.iterdir())[0], val)
-    proc = lbam("evaluate", "--data", val, "--weights", tmp_path / "w", "--per-image", "1", "--json", tmp_path / "e.json")
+    proc = lbam("evaluate", "--data", val, "--weights", tmp_path / "w", "--per-image", "1", "--json", tmp_path / "e.json",
+                "--telea-radius", "3", "5")
     assert proc.returncode == 0, proc.stderr
     assert "40-50" in proc.stdout and (tmp_path / "e.json").exists()
+    assert "telea5 PSNR" in proc.stdout and "| ours | all |" in proc.stdout and "haze" in proc.stdout
+    report = json.loads((tmp_path / "e.json").read_text())
+    assert report["telea_radii"] == {"telea": 3, "telea5": 5}
+    assert {"sharpness", "grid2", "blotch", "edge_f1", "haze"} <= set(report["metrics"]["ours"]["all"])
 
 
 def test_train_options_reach_the_config(tmp_path):
@@ -168,6 +174,12 @@ def test_train_options_reach_the_config(tmp_path):
     cfg = _train_config(args, args.stage, args.init, args.config)
     assert (cfg.pixel_loss, cfg.scale, cfg.edge_lr, cfg.lr) == ("l2", (1.0, 1.5), 5e-4, 5e-4)
     assert cfg.hole_range == (0.05, 0.6)
+    two = ["train", "joint", "--data", str(tmp_path), str(tmp_path / "textures"), "--out", str(tmp_path / "run")]
+    args = build_parser().parse_args(two + ["--w-grad", "0.1", "--w-grid", "0.5", "--edge-pos-weight", "4",
+                                            "--val-every", "100"])
+    cfg = _train_config(args, args.stage, args.init, args.config)
+    assert cfg.data == [str(tmp_path), str(tmp_path / "textures")]
+    assert (cfg.w_grad, cfg.w_grid, cfg.edge_pos_weight, cfg.val_every) == (0.1, 0.5, 4.0, 100)
     args = build_parser().parse_args(base + ["--hole-range", "0.6", "0.2"])
     with pytest.raises(ValueError, match="hole_range"):
         _train_config(args, args.stage, args.init, args.config)

@@ -65,6 +65,35 @@ def test_train_images_are_deterministic_per_index():
     assert float((a["edges"] * a["hole"]).sum()) == 0
 
 
+def test_several_folders_are_sampled_equally_often(tmp_path):
+    one, many = tmp_path / "one", tmp_path / "many"
+    one.mkdir(), many.mkdir()
+    photos = sorted(PHOTOS.iterdir())
+    shutil.copy(photos[0], one / "a.png")
+    for i in range(6):
+        shutil.copy(photos[1], many / f"b{i}.png")
+    ds = TrainImages([one, many], size=64, short_side=96, seed=3)
+    assert len(ds.files) == 7
+    picks = [ds.image_index(i) for i in range(400)]  # index into ds.files
+    share_one = np.mean([p == 0 for p in picks])
+    assert 0.4 < share_one < 0.6, share_one  # one image of seven, yet half of the samples
+    assert TrainImages(one, size=64, short_side=96).files == [one / "a.png"]
+
+
+def test_sharpness_grid_and_edge_options_train(tmp_path):
+    from lbam.training.trainer import Trainer
+    from lbam.training.steps import train_step
+
+    torch.manual_seed(0)
+    tr = Trainer(tiny_config(tmp_path, TRAIN, w_grad=0.1, w_grid=0.5, edge_pos_weight=4.0))
+    ds = TrainImages(TRAIN, size=128, seed=0)
+    batch = collate([ds[i] for i in range(2)])
+    logs = train_step(tr.cfg, tr.nets, batch, tr._autocast, "nms", 0.5)
+    assert {"grad", "grid", "edge_bce"} <= set(logs) and all(np.isfinite(v) for v in logs.values())
+    plain = Trainer(tiny_config(tmp_path / "plain", TRAIN))
+    assert not {"grad", "grid"} & set(train_step(plain.cfg, plain.nets, batch, plain._autocast))
+
+
 def test_few_steps_lower_the_loss(tmp_path):
     from lbam.training.trainer import Trainer
     from lbam.training.steps import train_step
@@ -188,3 +217,28 @@ def test_validation_logs_buckets_and_writes_a_sample_grid(tmp_path, two_images):
     rows = list(csv.DictReader((tmp_path / "val_log.csv").open()))
     assert rows and {"ours_10-20_psnr", "telea_40-50_ssim"} <= set(rows[0])
     assert (tmp_path / "samples" / "step_0000001.png").stat().st_size > 0
+
+
+def test_sample_grid_rows_cycle_the_buckets_and_columns_hold_telea_and_truth(tmp_path, two_images):
+    import cv2
+
+    from lbam.models import EdgeLBAM, MECNet, get_config
+    from lbam.training.evaluate import GRID_COLUMNS, save_samples, telea
+    from lbam.training.data import ValImages
+
+    cfg = get_config("tiny")
+    torch.manual_seed(0)
+    path = save_samples(MECNet(cfg.mecnet), EdgeLBAM(cfg.generator), two_images, cfg, "cpu", tmp_path / "g.png", n=2)
+    grid = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+    s = cfg.train_size
+    assert grid.shape == (2 * s, len(GRID_COLUMNS) * s, 3)
+    ds = ValImages(two_images, s, per_image=1)
+    for row, index in enumerate((0, len(ds.crops) + 1)):  # crop 0 in bucket 0, crop 1 in bucket 1
+        sample = ds[index]
+        truth = (sample["image"].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+        expected_telea = (telea(sample["image"][None], sample["hole"][None])[0].permute(1, 2, 0).numpy() * 255)
+        tiles = [grid[row * s:(row + 1) * s, c * s:(c + 1) * s] for c in range(len(GRID_COLUMNS))]
+        assert np.array_equal(tiles[4], truth)
+        assert np.array_equal(tiles[1], expected_telea.round().astype(np.uint8))
+        hole = sample["hole"][0].numpy() > 0.5
+        assert (tiles[0][hole] == 255).all() and np.array_equal(tiles[2][~hole], truth[~hole])

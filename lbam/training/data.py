@@ -104,10 +104,16 @@ class TrainImages(torch.utils.data.Dataset):
             self._cache[k] = read_rgb(self.files[k], self.cache_short)
         return self._cache[k]
 
+    def image_index(self, i: int, rng: Optional[np.random.Generator] = None) -> int:
+        """Index into ``files`` of the image sample ``i`` is cut from: a folder drawn uniformly, then an image of it.
+        ``rng`` is the sample's generator (a fresh one for ``i`` when None)."""
+        rng = np.random.default_rng([self.seed, int(i)]) if rng is None else rng
+        src = int(rng.integers(len(self.sources))) if len(self.sources) > 1 else 0
+        return int(self._offsets[src] + rng.integers(len(self.sources[src])))
+
     def __getitem__(self, i: int) -> Dict[str, torch.Tensor]:
         rng = np.random.default_rng([self.seed, int(i)])
-        src = int(rng.integers(len(self.sources))) if len(self.sources) > 1 else 0
-        img = self._image(int(self._offsets[src] + rng.integers(len(self.sources[src]))))
+        img = self._image(self.image_index(i, rng))
         short = max(self.size, int(round(self.short_side * rng.uniform(*self.scale))))
         if short != min(img.shape[:2]):
             img = resize_short_side(img, short)

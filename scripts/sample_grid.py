@@ -1,0 +1,30 @@
+"""Write the sample grids of the model card: validation crops with holes of 10-50 %, one row each
+(input, OpenCV Telea, ours, completed edges, truth), for the held-out corpus photos and textures.
+
+    python scripts/sample_grid.py [--weights NAME_OR_FOLDER] [--corpus ../shared/data/corpus] [--out docs] [--rows 8]
+
+Writes OUT/samples_val_photo.png and OUT/samples_val_texture.png (256-pixel tiles, look at them at 100 %).
+"""
+import argparse
+from pathlib import Path
+
+from lbam import Inpainter
+from lbam.training.evaluate import save_samples
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--weights", help="weights name, folder or Hub repo id (default: bundled)")
+    ap.add_argument("--corpus", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "corpus"))
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "docs"))
+    ap.add_argument("--rows", type=int, default=8)
+    args = ap.parse_args()
+    inp = Inpainter.from_pretrained(args.weights, device="cpu")
+    for part in ("photo", "texture"):
+        path = save_samples(inp.mecnet, inp.generator, Path(args.corpus) / "val" / part, inp.config, inp.device,
+                            Path(args.out) / f"samples_val_{part}.png", n=args.rows)
+        print(path)
+
+
+if __name__ == "__main__":
+    main()
