@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -121,14 +121,54 @@ class Inpainter:
             return torch.autocast(self.device.type, dtype=self.dtype)
         return contextlib.nullcontext()
 
-    def _run(self, image: torch.Tensor, hole: torch.Tensor, guide: Optional[torch.Tensor]):
-        """Networks on a batch at network size: image (K,3,s,s), hole (K,1,s,s), guide (K,1,s,s) or None."""
+    def _run(self, image: torch.Tensor, hole: torch.Tensor, guide: Optional[torch.Tensor],
+             prefill: Optional[torch.Tensor] = None):
+        """Networks on a batch at network size: image (K,3,s,s), hole (K,1,s,s), guide (K,1,s,s) or None,
+        prefill (K,3,s,s) or None (the generator's own pyramid fill)."""
         cfg = self.config
         edges = canny_edges(rgb_to_gray(image), hole, cfg.canny_sigma, cfg.canny_low, cfg.canny_high)
+        generator = self._generator_run if prefill is None else partial(self._generator_run, prefill=prefill)
         with self._autocast():
-            out, edge = complete(self._mecnet_run, self._generator_run, image, hole, edges, guide,
+            out, edge = complete(self._mecnet_run, generator, image, hole, edges, guide,
                                  cfg.edge_decode, cfg.edge_threshold)
         return out.float(), edge.float()
+
+    @property
+    def refines(self) -> bool:
+        """Whether the generator takes a prefill, so that strategy "pyramid" (coarse to fine) can run."""
+        return self.config.generator.prefill == "pyramid"
+
+    def _refine(self, img_t: torch.Tensor, hole: np.ndarray, guide_t: Optional[torch.Tensor], coarse_scale: float,
+                batch_size: int, edge_canvas: Optional[torch.Tensor]) -> None:
+        """Coarse-to-fine refinement, in place: img_t (1,3,H,W) holds the coarse fill (made at ``coarse_scale``)
+        in the hole; at each scale of :func:`lbam.tiling.level_sizes` (2x finer each time, the native size last)
+        the image is resampled, its hole covered by overlapping network-sized tiles whose generator prefill is
+        the current (upscaled coarser) fill, and the blended answers (:func:`lbam.tiling.blend`) replace the
+        hole pixels of img_t. edge_canvas (1,H,W) or None: receives the native pass's edge maps, blended."""
+        (h, w), tile = hole.shape, self.config.train_size
+        overlap = tile // 8
+        for size in tiling.level_sizes((h, w), coarse_scale):
+            native = size == (h, w)
+            whole = [tiling.Crop((0, 0, h, w), size)]
+            level_img = img_t if native else tiling.extract(img_t, whole)
+            level_hole = hole if native else tiling.extract_mask(hole, whole)[0, 0].numpy() > 0.5
+            level_guide = guide_t if native or guide_t is None else tiling.extract(guide_t, whole)
+            tiles = tiling.plan_tiles(level_hole, tile, overlap)
+            k = self._fit_memory(tiles, (h, w), "pyramid", batch_size)
+            outs, edge_maps = [], []
+            for group in tiling.batched(tiles, k):
+                x = tiling.extract(level_img, group)
+                m = tiling.extract_mask(level_hole, group, device=self.device)
+                g = tiling.extract(level_guide, group) if level_guide is not None else None
+                out, edge = self._run(x, m, g, prefill=x)
+                outs.append(out)
+                edge_maps.append(edge)
+            refined = tiling.blend(level_img[0], torch.cat(outs), tiles, level_hole, overlap, inplace=native)
+            if native:
+                if edge_canvas is not None:
+                    tiling.blend(edge_canvas, torch.cat(edge_maps), tiles, hole, overlap, inplace=True)
+            else:
+                tiling.paste(img_t[0], refined[None], whole, hole, inplace=True)
 
     def _fit_memory(self, crops: List[tiling.Crop], image_size: Tuple[int, int], strategy: str,
                     batch_size: int) -> int:
@@ -160,6 +200,11 @@ class Inpainter:
         dev = self.device
         img_t = torch.from_numpy(rgb).permute(2, 0, 1)[None].to(dev)
         guide_t = torch.from_numpy(guide.astype(np.float32))[None, None].to(dev) if guide is not None else None
+        if strategy == "auto":
+            strategy = tiling.choose_strategy(hole, self.config.train_size, refine=self.refines)
+        if strategy == "pyramid" and not self.refines:
+            raise InputError(f"strategy 'pyramid' needs a generator that takes a prefill (configuration "
+                             f"{self.config.name!r} does not); use 'crop' or 'resize'")
         crops = tiling.plan_crops(hole, self.config.train_size, strategy=strategy)
         batch_size = self._fit_memory(crops, hole.shape, strategy, batch_size)
         outs: List[torch.Tensor] = []
@@ -180,6 +225,10 @@ class Inpainter:
         # in place: img_t is our own copy (rgb, or its copy on the device), so no clone of the whole image; on
         # the CPU the result is then rgb itself, C-contiguous (H, W, 3)
         result = tiling.paste(img_t[0], torch.cat(outs), crops, hole, inplace=True)
+        if strategy == "pyramid":
+            edge_canvas = torch.from_numpy(edges_full)[None].to(dev) if edges_full is not None else None
+            self._refine(img_t, hole, guide_t, min(min(c.scale) for c in crops), batch_size, edge_canvas)
+            edges_full = edge_canvas[0].cpu().numpy() if edge_canvas is not None else None
         return result.permute(1, 2, 0).cpu().numpy(), edges_full
 
     def inpaint(self, image, mask, *, edges=None, return_edges: bool = False, strategy: str = "auto",
@@ -192,7 +241,9 @@ class Inpainter:
         edges: optional user edge or sketch map (same kinds and size as the mask, white = edge) that replaces
             MECNet's predicted edges inside the hole, to steer the structure of the fill.
         return_edges: also return the completed edge map, (H,W) float32 in [0,1] ((B,H,W) for a batch).
-        strategy: "auto" | "crop" | "resize" | "full" (see :func:`lbam.tiling.plan_crops`). Its memory is estimated
+        strategy: "auto" | "crop" | "resize" | "full" | "pyramid" (see :func:`lbam.tiling.plan_crops`; "auto"
+            picks "pyramid", coarse to fine, for large images when the generator takes a prefill, as the
+            compact configuration does: ``refine=True`` there). Its memory is estimated
             first (:mod:`lbam.memory`): more than ``.max_memory`` or the device's free memory is an InputError
             ("full" on a large photo: use "crop" or "resize").
         dilate: grow the hole by this many pixels first (:func:`lbam.io.grow_hole`; 0 = the mask as given),

@@ -1,7 +1,7 @@
 """The Edge-LBAM generator: learnable bidirectional attention maps steered by edges (docs/ARCHITECTURE.md section 3)."""
 from __future__ import annotations
 
-from typing import List
+from typing import List, Optional
 
 import torch
 import torch.nn.functional as F
@@ -55,9 +55,13 @@ def pyramid_fill(image: torch.Tensor, known: torch.Tensor, confidence: float = P
 class EdgeLBAM(nn.Module):
     """Edge-LBAM generator G(image, hole, edge).
 
-    forward(image (B,3,H,W) in [0,1], hole (B,1,H,W) 1 = hole, edge (B,1,H,W) in [0,1]) -> (B,3,H,W) in [0,1],
-    the raw generator output (not composited). Hole pixels of ``image`` may hold anything. H and W must be
-    multiples of 128.
+    forward(image (B,3,H,W) in [0,1], hole (B,1,H,W) 1 = hole, edge (B,1,H,W) in [0,1], prefill=None)
+    -> (B,3,H,W) in [0,1], the raw generator output (not composited). Hole pixels of ``image`` may hold
+    anything. H and W must be multiples of 128.
+
+    prefill: optional (B,3,H,W) in [0,1] that the hole holds in the network input instead of
+    :func:`pyramid_fill` (coarse-to-fine inpainting passes the upscaled coarser fill; known pixels always come
+    from ``image``). Only for ``prefill="pyramid"`` configurations; the paper's zero prefill refuses it.
     """
 
     def __init__(self, config: EdgeLBAMConfig = EdgeLBAMConfig()) -> None:
@@ -85,12 +89,17 @@ class EdgeLBAM(nn.Module):
             with torch.no_grad():
                 self.output_conv.weight.mul_(RESIDUAL_INIT_SCALE)
 
-    def forward(self, image: torch.Tensor, hole: torch.Tensor, edge: torch.Tensor) -> torch.Tensor:
+    def forward(self, image: torch.Tensor, hole: torch.Tensor, edge: torch.Tensor,
+                prefill: Optional[torch.Tensor] = None) -> torch.Tensor:
         h, w = image.shape[-2:]
         if h % SIDE_MULTIPLE or w % SIDE_MULTIPLE:
             raise ValueError(f"Edge-LBAM needs sides that are multiples of {SIDE_MULTIPLE}, got {h}x{w}")
         known = 1 - hole
-        if self.config.prefill == "pyramid":
+        if prefill is not None:
+            if self.config.prefill != "pyramid":
+                raise ValueError(f"a prefill needs a prefill='pyramid' configuration, not {self.config.prefill!r}")
+            base = image * known + prefill * hole
+        elif self.config.prefill == "pyramid":
             base = pyramid_fill(image, known)
         else:
             base = image * known

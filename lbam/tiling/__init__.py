@@ -14,29 +14,35 @@ puts the answers back:
 Everything here is plain numpy / torch with no learned parameters. Coordinates are half-open: a box
 ``(y0, x0, y1, x1)`` covers rows ``y0 .. y1 - 1`` and columns ``x0 .. x1 - 1``.
 
-Modules: :mod:`~lbam.tiling.plan` (step 1) and :mod:`~lbam.tiling.crops` (steps 2-3, padding, batching); this
-package re-exports their public names.
+Modules: :mod:`~lbam.tiling.plan` (step 1), :mod:`~lbam.tiling.crops` (steps 2-3, padding, batching) and
+:mod:`~lbam.tiling.tiles` (the overlapping tiles of coarse-to-fine refinement and their blend); this package
+re-exports their public names.
 """
 from __future__ import annotations
 
 #: The ways :func:`plan_crops` can cover an image (the one definition; the API and the CLI read it from here).
 #: Defined before the submodules load, which import it, and importing only this name stays cheap (no torch).
-STRATEGIES = ("auto", "crop", "resize", "full")
+STRATEGIES = ("auto", "crop", "resize", "full", "pyramid")
 
 _CROPS = ("batched", "extract", "extract_mask", "pad_to_multiple", "paste", "resize", "unpad")
 _PLAN = ("Crop", "choose_strategy", "plan_crops")
+_TILES = ("blend", "level_sizes", "plan_tiles", "tile_weight")
 
 __all__ = [
     "STRATEGIES",
     "Crop",
     "batched",
+    "blend",
     "choose_strategy",
     "extract",
     "extract_mask",
+    "level_sizes",
     "pad_to_multiple",
     "paste",
     "plan_crops",
+    "plan_tiles",
     "resize",
+    "tile_weight",
     "unpad",
 ]
 
@@ -50,4 +56,8 @@ def __getattr__(name):  # lazy: the submodules need torch and OpenCV; STRATEGIES
         from . import plan
 
         return getattr(plan, name)
+    if name in _TILES:
+        from . import tiles
+
+        return getattr(tiles, name)
     raise AttributeError(f"module 'lbam.tiling' has no attribute {name!r}")

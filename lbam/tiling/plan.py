@@ -223,10 +223,9 @@ def _plan_resize(shape: Tuple[int, int], p: _Params) -> List[Crop]:
     return [Crop((0, 0, h, w), size)]
 
 
-def _auto(hole: np.ndarray, p: _Params) -> Tuple[str, List[Crop]]:
+def _coarse(hole: np.ndarray, p: _Params) -> Tuple[str, List[Crop]]:
+    """Rules 2-4 of "auto" (see :func:`plan_crops`): "resize" or "crop", with the crops of "crop"."""
     h, w = hole.shape
-    if max(_ceil_to(h, p.multiple), _ceil_to(w, p.multiple)) <= p.full_max_side:
-        return "full", []
     if np.count_nonzero(hole) / hole.size > p.resize_hole_fraction:  # hole.mean(), 6x faster
         return "resize", []
     crops = _plan_square(hole, p) if hole.any() else []
@@ -234,6 +233,18 @@ def _auto(hole: np.ndarray, p: _Params) -> Tuple[str, List[Crop]]:
     if crops and min(min(c.scale) for c in crops) < resize_scale:
         return "resize", []
     return "crop", crops
+
+
+def _auto(hole: np.ndarray, p: _Params, refine: bool = False) -> Tuple[str, List[Crop]]:
+    h, w = hole.shape
+    if max(_ceil_to(h, p.multiple), _ceil_to(w, p.multiple)) <= p.full_max_side:
+        return "full", []
+    strategy, crops = _coarse(hole, p)
+    if refine:
+        crops = crops or _plan_resize(hole.shape, p)
+        if min(min(c.scale) for c in crops) < 1:
+            return "pyramid", crops
+    return strategy, crops
 
 
 def choose_strategy(
@@ -247,6 +258,7 @@ def choose_strategy(
     full_max_side: Optional[int] = None,
     resize_max_side: Optional[int] = None,
     resize_hole_fraction: float = 0.4,
+    refine: bool = False,
 ) -> str:
     """The strategy ``plan_crops(..., strategy="auto")`` uses for this hole: "full", "crop" or "resize".
 
@@ -254,7 +266,7 @@ def choose_strategy(
     """
     p = _params(train_size, context, multiple, max_hole_fraction, merge_distance, full_max_side,
                 resize_max_side, resize_hole_fraction)
-    return _auto(_as_hole_array(hole), p)[0]
+    return _auto(_as_hole_array(hole), p, refine)[0]
 
 
 def plan_crops(
@@ -269,13 +281,14 @@ def plan_crops(
     full_max_side: Optional[int] = None,
     resize_max_side: Optional[int] = None,
     resize_hole_fraction: float = 0.4,
+    refine: bool = False,
 ) -> List[Crop]:
     """Plan the network inputs for one image.
 
     hole: (H, W) bool, True = hole (numpy or torch; nonzero numbers count as hole).
     train_size: crop side the networks were trained on (a multiple of ``multiple``).
     context: minimum known border kept around a hole inside a crop, in image pixels; default train_size // 4.
-    strategy: "auto", "crop", "resize" or "full":
+    strategy: "auto", "crop", "resize", "full" or "pyramid":
 
     - "crop": label the hole's connected components (blobs closer than ~2 * merge_distance pixels,
       default train_size // 16, count as one), and give each a square box of side
@@ -291,6 +304,9 @@ def plan_crops(
       ``multiple`` (aspect ratio may change slightly). Cheap, and gives the most context: for very large holes.
     - "full": one crop = the whole image at native resolution, box reflect-padded at the bottom / right to a
       multiple of ``multiple``. No resampling at all; cost grows with the image area: for small images.
+    - "pyramid": the coarse pass of coarse-to-fine inpainting, i.e. the crops of "crop" or "resize" as rules
+      2-4 of "auto" below choose; the caller then refines the fill at successive 2x scales up to native
+      resolution (:mod:`lbam.tiling.tiles`, ``Inpainter``; needs a generator that takes a prefill).
     - "auto" (default):
 
       1. "full" if the padded image's longer side is <= ``full_max_side`` (default 2 * train_size = 512):
@@ -300,7 +316,10 @@ def plan_crops(
          (crop scale train_size / side < min(1, resize_max_side / max(H, W)); with the defaults: a box side
          above half the image's longer side), since the whole-image pass then sees that hole in at least as
          much detail and with more context;
-      4. else "crop".
+      4. else "crop";
+      5. with ``refine=True`` (what ``Inpainter`` passes for generators that take a prefill, the compact
+         configuration): "pyramid" instead of the "crop" or "resize" of rules 2-4 whenever that pass would run
+         below native resolution (some crop scale < 1), with the same crops.
 
     Returns a list of :class:`Crop`; all crops of one plan share the same working ``size`` (so they stack into
     one batch). An empty list when the hole is empty, whatever the strategy.
@@ -313,7 +332,11 @@ def plan_crops(
     if not hole.any():
         return []
     if strategy == "auto":
-        strategy, crops = _auto(hole, p)
+        strategy, crops = _auto(hole, p, refine)
+        if strategy in ("crop", "pyramid"):
+            return crops
+    if strategy == "pyramid":
+        strategy, crops = _coarse(hole, p)
         if strategy == "crop":
             return crops
     if strategy == "crop":
