@@ -210,8 +210,17 @@ def cmd_export(args) -> int:
 def cmd_evaluate(args) -> int:
     from .training.evaluate import evaluate_weights, format_defects, format_table
 
+    if args.native:
+        from .training.native import evaluate_native_weights, format_native
+
+        result = evaluate_native_weights(args.weights, args.data, args.max_side, args.images, args.json, args.device,
+                                         args.strategies, args.telea_radius or [3, 5], log=print)
+        print(f"weights: {result['weights']}  data: {result['data']}  long side <= {args.max_side}")
+        print(format_native(result))
+        return 0
+
     result = evaluate_weights(args.weights, args.data, args.json, args.device, per_image=args.per_image,
-                              telea_radii=args.telea_radius)
+                              telea_radii=args.telea_radius or [3])
     print(f"weights: {result['weights']}  data: {result['data']}")
     print(format_table(result["metrics"]))
     print()
@@ -357,8 +366,14 @@ def build_parser() -> argparse.ArgumentParser:
     _threads_arg(p)
     p.add_argument("--per-image", type=int, default=4,
                    help="fixed crops per image (default 4: 20 crops per bucket on val/photo, the model card)")
-    p.add_argument("--telea-radius", type=int, nargs="+", default=[3], metavar="R",
-                   help="OpenCV Telea radii to compare with in the same run (default 3; e.g. 3 5)")
+    p.add_argument("--telea-radius", type=int, nargs="+", default=None, metavar="R",
+                   help="OpenCV Telea radii to compare with in the same run (default 3; --native: 3 5)")
+    p.add_argument("--native", action="store_true",
+                   help="whole photos at native resolution with object holes of 3-15 %% (lbam.training.native)")
+    p.add_argument("--max-side", type=int, default=1024, help="--native: downscale photos to this long side")
+    p.add_argument("--images", type=int, default=None, help="--native: only the first N photos")
+    p.add_argument("--strategies", nargs="+", default=["auto", "single"],
+                   help="--native: strategies to run (auto, single = the pre-pyramid auto choice, crop, ...)")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("convert-official", help="published .pth checkpoints -> a weights folder")
