@@ -63,10 +63,11 @@ def e2e_worker(spec: dict) -> dict:
     inp = load_inpainter(spec.get("weights"))
     fused = fused_inpainter(inp)
     try:
-        strategy = tiling.choose_strategy(hole, inp.config.train_size)
-        n_crops = len(tiling.plan_crops(hole, inp.config.train_size))
+        strategy = tiling.choose_strategy(hole, inp.config.train_size, refine=inp.refines)
+        single = tiling.choose_strategy(hole, inp.config.train_size)  # the one-pass choice (no refinement)
+        n_crops = len(tiling.plan_crops(hole, inp.config.train_size, strategy=strategy))
     except Exception:  # tiling's helpers are optional for the benchmark
-        strategy, n_crops = None, None
+        strategy, single, n_crops = None, None, None
     # warm-up on a small image: one-time initialisation (oneDNN, allocator) is not part of the case
     small = synthetic_image(256, 320, seed=seed + 1)
     small_mask = np.zeros((256, 320), np.uint8)
@@ -84,9 +85,11 @@ def e2e_worker(spec: dict) -> dict:
     }
     if fused is not None:
         runners["lbam_fused"] = lambda: fused.inpaint(image, mask)
+    if strategy == "pyramid":  # coarse to fine against the one pass that "auto" picked before it
+        runners["lbam_single"] = lambda: inp.inpaint(image, mask, strategy=single)
     rss_before = current_rss_bytes()
     peaks, first = {}, {}
-    for name in ("lbam", "lbam_fused", "telea"):
+    for name in ("lbam", "lbam_fused", "lbam_single", "telea"):
         if name not in runners:
             continue
         gc.collect()
@@ -98,6 +101,7 @@ def e2e_worker(spec: dict) -> dict:
     times = time_interleaved(runners, int(spec["repeats"]), warmup=0)
     lbam_med, telea_med = median_or_none(times["lbam"]), median_or_none(times["telea"])
     fused_med = median_or_none(times.get("lbam_fused", []))
+    single_med = median_or_none(times.get("lbam_single", []))
     return dict(
         width=w, height=h, hole_target=ratio, hole_ratio=float(hole.mean()), weights=inp.name,
         config=inp.config.name, strategy=strategy, n_crops=n_crops,
@@ -108,6 +112,10 @@ def e2e_worker(spec: dict) -> dict:
         rss_before_bytes=rss_before, peak_rss_bytes=peaks["lbam"],
         peak_rss_delta_bytes=None if rss_before is None or peaks["lbam"] is None else peaks["lbam"] - rss_before,
         fused_peak_rss_bytes=peaks.get("lbam_fused") if exact else None,
+        single_strategy=single if "lbam_single" in runners else None, lbam_single_median_s=single_med,
+        lbam_single_times_s=times.get("lbam_single", []),
+        single_ratio_vs_telea=ratio_or_none(single_med, telea_med),
+        single_peak_rss_bytes=peaks.get("lbam_single") if exact else None,
         telea_peak_rss_bytes=peaks["telea"] if exact else None,
         peak_measured_exactly=exact,
     )
