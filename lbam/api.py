@@ -69,6 +69,10 @@ class Inpainter:
         self.fuse = fuse
         #: Memory budget of one call in bytes; None = what the device has free (see lbam.memory).
         self.max_memory: Optional[int] = None
+        #: Whether strategy "auto" refines large photos coarse to fine ("pyramid"; needs ``refines``). Off unless
+        #: the weights' config.json says ``"coarse_to_fine": true`` (weights trained to refine an upscaled fill):
+        #: with weights trained only at 256, the refinement costs 5-10x the time for no measured gain (README).
+        self.coarse_to_fine = False
         self.refresh()
 
     def refresh(self) -> None:
@@ -108,7 +112,9 @@ class Inpainter:
         except RuntimeError as e:
             raise WeightsError(f"weights in {folder} do not fit configuration {config.name!r}: {e}") from None
         name = str(name_or_path) if name_or_path is not None else hub.load_manifest()["default"]
-        return cls(mecnet, generator, config, device=device, dtype=dtype, name=name, fuse=fuse)
+        inpainter = cls(mecnet, generator, config, device=device, dtype=dtype, name=name, fuse=fuse)
+        inpainter.coarse_to_fine = meta.get("coarse_to_fine") is True and inpainter.refines
+        return inpainter
 
     def save_pretrained(self, directory, extra: Optional[dict] = None) -> dict:
         """Write a weights folder that :meth:`from_pretrained` reads back; returns {file: sha256}."""
@@ -143,8 +149,10 @@ class Inpainter:
         """Coarse-to-fine refinement, in place: img_t (1,3,H,W) holds the coarse fill (made at ``coarse_scale``)
         in the hole; at each scale of :func:`lbam.tiling.level_sizes` (2x finer each time, the native size last)
         the image is resampled, its hole covered by overlapping network-sized tiles whose generator prefill is
-        the current (upscaled coarser) fill, and the blended answers (:func:`lbam.tiling.blend`) replace the
-        hole pixels of img_t. edge_canvas (1,H,W) or None: receives the native pass's edge maps, blended."""
+        the current (upscaled coarser) fill, each answer keeps the prefill's coarse content and adds only the
+        network's fine detail (:func:`lbam.tiling.add_detail`), and the blended answers
+        (:func:`lbam.tiling.blend`) replace the hole pixels of img_t. edge_canvas (1,H,W) or None: receives the
+        native pass's edge maps, blended."""
         (h, w), tile = hole.shape, self.config.train_size
         overlap = tile // 8
         for size in tiling.level_sizes((h, w), coarse_scale):
@@ -161,7 +169,7 @@ class Inpainter:
                 m = tiling.extract_mask(level_hole, group, device=self.device)
                 g = tiling.extract(level_guide, group) if level_guide is not None else None
                 out, edge = self._run(x, m, g, prefill=x)
-                outs.append(out)
+                outs.append(tiling.add_detail(x, out))
                 edge_maps.append(edge)
             refined = tiling.blend(level_img[0], torch.cat(outs), tiles, level_hole, overlap, inplace=native)
             if native:
@@ -201,7 +209,8 @@ class Inpainter:
         img_t = torch.from_numpy(rgb).permute(2, 0, 1)[None].to(dev)
         guide_t = torch.from_numpy(guide.astype(np.float32))[None, None].to(dev) if guide is not None else None
         if strategy == "auto":
-            strategy = tiling.choose_strategy(hole, self.config.train_size, refine=self.refines)
+            refine = self.coarse_to_fine and self.refines
+            strategy = tiling.choose_strategy(hole, self.config.train_size, refine=refine)
         if strategy == "pyramid" and not self.refines:
             raise InputError(f"strategy 'pyramid' needs a generator that takes a prefill (configuration "
                              f"{self.config.name!r} does not); use 'crop' or 'resize'")
@@ -241,9 +250,10 @@ class Inpainter:
         edges: optional user edge or sketch map (same kinds and size as the mask, white = edge) that replaces
             MECNet's predicted edges inside the hole, to steer the structure of the fill.
         return_edges: also return the completed edge map, (H,W) float32 in [0,1] ((B,H,W) for a batch).
-        strategy: "auto" | "crop" | "resize" | "full" | "pyramid" (see :func:`lbam.tiling.plan_crops`; "auto"
-            picks "pyramid", coarse to fine, for large images when the generator takes a prefill, as the
-            compact configuration does: ``refine=True`` there). Its memory is estimated
+        strategy: "auto" | "crop" | "resize" | "full" | "pyramid" (see :func:`lbam.tiling.plan_crops`; "pyramid"
+            is coarse to fine, for generators that take a prefill such as the compact configuration's, and
+            "auto" picks it for large images when ``.coarse_to_fine`` is set: ``refine=True`` there). Its memory
+            is estimated
             first (:mod:`lbam.memory`): more than ``.max_memory`` or the device's free memory is an InputError
             ("full" on a large photo: use "crop" or "resize").
         dilate: grow the hole by this many pixels first (:func:`lbam.io.grow_hole`; 0 = the mask as given),

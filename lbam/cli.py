@@ -372,8 +372,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="whole photos at native resolution with object holes of 3-15 %% (lbam.training.native)")
     p.add_argument("--max-side", type=int, default=1024, help="--native: downscale photos to this long side")
     p.add_argument("--images", type=int, default=None, help="--native: only the first N photos")
-    p.add_argument("--strategies", nargs="+", default=["auto", "single"],
-                   help="--native: strategies to run (auto, single = the pre-pyramid auto choice, crop, ...)")
+    p.add_argument("--strategies", nargs="+", default=["pyramid", "single"],
+                   help="--native: strategies to run (default: pyramid = coarse to fine, and single = the one-pass "
+                        "crop or resize that auto picks without refinement; also auto, crop, resize, full)")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("convert-official", help="published .pth checkpoints -> a weights folder")

@@ -56,6 +56,6 @@ def test_evaluate_native_from_the_command_line(tmp_path):
                            str(tmp_path / "n.json"), "--threads", "1"],
                           capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    assert "| auto |" in proc.stdout and "| telea5 |" in proc.stdout
+    assert "| pyramid |" in proc.stdout and "| telea5 |" in proc.stdout
     report = json.loads((tmp_path / "n.json").read_text())
-    assert report["max_side"] == 300 and set(report["metrics"]) == {"auto", "single", "telea3", "telea5"}
+    assert report["max_side"] == 300 and set(report["metrics"]) == {"pyramid", "single", "telea3", "telea5"}

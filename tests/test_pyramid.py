@@ -115,9 +115,23 @@ def test_auto_picks_pyramid_for_large_images_when_the_generator_takes_a_prefill(
     assert tiling.plan_crops(hole, 256, strategy="pyramid") == tiling.plan_crops(hole, 256, strategy="resize")
 
 
+def test_add_detail_keeps_the_coarse_content_and_the_fine_detail():
+    torch.manual_seed(0)
+    prefill = 0.3 + 0.4 * torch.rand(2, 3, 1, 1).expand(2, 3, 64, 64)
+    yy, xx = torch.meshgrid(torch.arange(64), torch.arange(64), indexing="ij")
+    fine = 0.05 * ((yy + xx) % 2 * 2 - 1).float()  # a period-2 pattern: above the low-pass cut
+    drift = 0.2  # a colour shift of the whole tile: below it
+    out = tiling.add_detail(prefill, prefill + drift + fine)
+    assert torch.allclose(out[..., 8:-8, 8:-8], (prefill + fine)[..., 8:-8, 8:-8], atol=1e-3)
+    assert torch.allclose(tiling.add_detail(prefill, torch.full_like(prefill, 0.9)), prefill, atol=1e-6)
+
+
 def test_inpainter_pyramid_refines_and_keeps_known_pixels():
     img, hole = _large_case()
     inp = Inpainter.from_config("tiny", device="cpu")
+    assert inp.refines and not inp.coarse_to_fine
+    assert np.array_equal(inp.inpaint(img, hole), inp.inpaint(img, hole, strategy="resize"))  # auto: one pass
+    inp.coarse_to_fine = True
     torch.manual_seed(0)
     out, edges = inp.inpaint(img, hole, return_edges=True)  # auto -> pyramid
     assert np.array_equal(out[~hole], img[~hole]) and edges.shape == hole.shape
@@ -131,8 +145,20 @@ def test_inpainter_pyramid_refines_and_keeps_known_pixels():
     assert np.array_equal(paper.inpaint(img, hole), paper.inpaint(img, hole, strategy="resize"))
 
 
+def test_weights_that_say_coarse_to_fine_turn_it_on(tmp_path):
+    inp = Inpainter.from_config("tiny", device="cpu")
+    inp.save_pretrained(tmp_path / "plain")
+    inp.save_pretrained(tmp_path / "refine", extra={"coarse_to_fine": True})
+    assert not Inpainter.from_pretrained(str(tmp_path / "plain"), device="cpu").coarse_to_fine
+    assert Inpainter.from_pretrained(str(tmp_path / "refine"), device="cpu").coarse_to_fine
+    paper = Inpainter.from_config("tiny-paper", device="cpu")
+    paper.save_pretrained(tmp_path / "paper", extra={"coarse_to_fine": True})
+    assert not Inpainter.from_pretrained(str(tmp_path / "paper"), device="cpu").coarse_to_fine  # cannot refine
+
+
 def test_small_images_keep_the_full_strategy():
     img, hole = _large_case()
     img, hole = img[:400, :500].copy(), hole[:400, :500].copy()
     inp = Inpainter.from_config("tiny", device="cpu")
+    inp.coarse_to_fine = True
     assert np.array_equal(inp.inpaint(img, hole), inp.inpaint(img, hole, strategy="full"))

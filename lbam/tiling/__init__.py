@@ -26,11 +26,12 @@ STRATEGIES = ("auto", "crop", "resize", "full", "pyramid")
 
 _CROPS = ("batched", "extract", "extract_mask", "pad_to_multiple", "paste", "resize", "unpad")
 _PLAN = ("Crop", "choose_strategy", "plan_crops")
-_TILES = ("blend", "level_sizes", "plan_tiles", "tile_weight")
+_TILES = ("add_detail", "blend", "level_sizes", "plan_tiles", "tile_weight")
 
 __all__ = [
     "STRATEGIES",
     "Crop",
+    "add_detail",
     "batched",
     "blend",
     "choose_strategy",

@@ -14,7 +14,13 @@ from typing import List, Sequence, Tuple
 import numpy as np
 import torch
 
+from .crops import resize
 from .plan import Crop, HoleLike, _as_hole_array
+
+#: :func:`add_detail` keeps the network's answer above 1 / DETAIL_FACTOR of a tile's resolution: two octaves,
+#: the pass's own and the one below it (measured on the native-resolution val photos: 2 loses 0.1 dB and
+#: sharpness, 8 blurs nothing more and shows more of the generator's grid).
+DETAIL_FACTOR = 4
 
 #: Smallest weight of a tile pixel (its outermost ring): every pixel a tile covers counts a little, so the
 #: blend is defined everywhere, and the overlap's ramp decides where neighbours meet.
@@ -80,6 +86,20 @@ def tile_weight(tile: int, overlap: int, dtype=torch.float32, device=None) -> to
     else:
         ramp = torch.ones(tile, dtype=torch.float64)
     return (ramp[:, None] * ramp[None, :]).clamp(min=MIN_WEIGHT).to(dtype=dtype, device=device)
+
+
+def add_detail(prefill: torch.Tensor, out: torch.Tensor, factor: int = DETAIL_FACTOR) -> torch.Tensor:
+    """The coarse content of ``prefill`` plus the fine detail of ``out``: ``prefill + out - low(out)`` clamped to
+    [0, 1], where ``low`` downscales by ``factor`` and upscales back (:func:`lbam.tiling.resize`).
+
+    prefill, out: (K, C, t, t) in [0, 1], a refinement pass's tiles (the upscaled coarser fill the generator
+    received) and the generator's answers. The generator at a finer scale sees less context than the coarse
+    pass did and can drift in colour or spread an object's colour into the hole; this keeps the coarse pass's
+    colours and layout and takes from the finer pass only what the coarser one could not resolve. Returns
+    (K, C, t, t)."""
+    h, w = out.shape[-2:]
+    low = resize(resize(out, (max(1, h // factor), max(1, w // factor))), (h, w))
+    return (prefill + out - low).clamp(0, 1)
 
 
 def blend(canvas: torch.Tensor, results: torch.Tensor, tiles: Sequence[Crop], hole: HoleLike, overlap: int,

@@ -37,9 +37,9 @@ from .evaluate import TELEA_RADIUS
 HOLE_RANGE = (0.03, 0.15)
 #: Pixels added on each side of the hole's bounding box for SSIM.
 SSIM_MARGIN = 8
-#: Strategies evaluated by default: the automatic choice, and ``"single"``: the single-pass strategy ("crop" or
-#: "resize") that "auto" chose before coarse-to-fine refinement existed (``choose_strategy(refine=False)``).
-DEFAULT_STRATEGIES = ("auto", "single")
+#: Strategies evaluated by default: coarse to fine (``"pyramid"``), and ``"single"``: the one-pass strategy
+#: ("crop" or "resize") that "auto" picks without refinement (``choose_strategy(refine=False)``).
+DEFAULT_STRATEGIES = ("pyramid", "single")
 
 
 def _blob(rng: np.random.Generator, shape: Tuple[int, int], area: float) -> np.ndarray:
