@@ -116,7 +116,8 @@ def e2e_worker(spec: dict) -> dict:
         peak_rss_delta_bytes=None if rss_before is None or peaks["lbam"] is None else peaks["lbam"] - rss_before,
         fused_peak_rss_bytes=peaks.get("lbam_fused") if exact else None,
         alt_strategy=alt, lbam_alt_median_s=alt_med, lbam_alt_times_s=times.get("lbam_alt", []),
-        alt_ratio_vs_telea=ratio_or_none(alt_med, telea_med), alt_peak_rss_bytes=peaks.get("lbam_alt") if exact else None,
+        alt_ratio_vs_telea=ratio_or_none(alt_med, telea_med),
+        alt_peak_rss_bytes=peaks.get("lbam_alt") if exact else None,
         telea_peak_rss_bytes=peaks["telea"] if exact else None,
         peak_measured_exactly=exact,
     )
