@@ -19,6 +19,9 @@ def merge_edges(edge_prob: torch.Tensor, edges: torch.Tensor, hole: torch.Tensor
     return edge_prob * hole + edges * (1 - hole)
 
 
+_BINOMIAL_3 = (1.0, 2.0, 1.0)
+#: how much a ridge pixel must exceed a neighbour across the line (float rounding on a plateau is no ridge)
+RIDGE_MARGIN = 1e-3
 #: the four directions (dy, dx) across which decode_edges looks for a ridge
 _RIDGE_DIRECTIONS = ((0, 1), (1, 0), (1, 1), (1, -1))
 
@@ -26,23 +29,30 @@ _RIDGE_DIRECTIONS = ((0, 1), (1, 0), (1, 1), (1, -1))
 def decode_edges(edge_prob: torch.Tensor, mode: str = "none", threshold: float = 0.5) -> torch.Tensor:
     """Turn MECNet's edge probabilities (B,1,H,W) in [0,1] into the edge map the generator reads.
 
-    ``"none"``: unchanged (the paper). ``"nms"``: non-maximum suppression across the line, then a threshold:
-    a pixel keeps its probability when, along one of four directions (horizontal, vertical, both diagonals),
-    it is >= both neighbours and > at least one of them (a ridge crossed in that direction; along a line the
-    values are equal and do not count), and it is >= ``threshold``; every other pixel becomes 0. A soft band
-    of probability thus becomes a line about one pixel wide, and a faint haze disappears. Returns (B,1,H,W).
+    ``"none"``: unchanged (the paper). ``"nms"``: the map is first smoothed with the separable binomial
+    [1, 2, 1] / 4 (it removes the period-2 ripple of MECNet's transposed convolutions, which would otherwise
+    leave a dotted lattice of tiny maxima), then non-maximum suppression across the line and a threshold: a
+    pixel keeps its smoothed probability when, along one of four directions (horizontal, vertical, both
+    diagonals), it is >= both neighbours and exceeds at least one of them by ``RIDGE_MARGIN`` (a ridge crossed in
+    that direction; along a line the values are equal and do not count), and it is >= ``threshold``; every other pixel becomes 0. A soft
+    band of probability thus becomes a line about one pixel wide, and a faint haze disappears. Returns (B,1,H,W).
     """
     if mode == "none":
         return edge_prob
     if mode != "nms":
         raise ValueError(f"unknown edge decoding {mode!r}")
     h, w = edge_prob.shape[-2:]
+    k = edge_prob.new_tensor(_BINOMIAL_3) / 4
+    smooth = F.pad(edge_prob, (1, 1, 1, 1), mode="replicate")
+    smooth = F.conv2d(F.conv2d(smooth, k.view(1, 1, 1, 3)), k.view(1, 1, 3, 1))
+    edge_prob = smooth
     padded = F.pad(edge_prob, (1, 1, 1, 1), mode="replicate")
     ridge = torch.zeros_like(edge_prob, dtype=torch.bool)
     for dy, dx in _RIDGE_DIRECTIONS:
         before = padded[..., 1 - dy:1 - dy + h, 1 - dx:1 - dx + w]
         after = padded[..., 1 + dy:1 + dy + h, 1 + dx:1 + dx + w]
-        ridge |= (edge_prob >= before) & (edge_prob >= after) & ((edge_prob > before) | (edge_prob > after))
+        rises = (edge_prob > before + RIDGE_MARGIN) | (edge_prob > after + RIDGE_MARGIN)
+        ridge |= (edge_prob >= before) & (edge_prob >= after) & rises
     return edge_prob * (ridge & (edge_prob >= threshold))
 
 

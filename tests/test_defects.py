@@ -59,12 +59,18 @@ def test_nms_decoding_turns_a_soft_band_into_a_thin_line_and_removes_haze():
     x = torch.arange(64).float()
     band = torch.exp(-((x - 32.3) ** 2) / (2 * 3.0**2)).view(1, 1, 1, 64).expand(1, 1, 64, 64).contiguous()
     thin = decode_edges(band, "nms", 0.5)
-    assert (thin[0, 0, 10] > 0).sum() == 1 and thin[0, 0, 10, 32] == band[0, 0, 10, 32]
+    assert (thin[0, 0, 10] > 0).sum() == 1 and thin[0, 0, 10, 32] > 0.9
     assert decode_edges(band * 0.3, "nms", 0.5).abs().sum() == 0  # a faint band is haze: gone
     assert torch.equal(decode_edges(band, "none"), band)
     hole, line = _hole(), _vertical_line()
     raw_haze = D.edge_scores(D.edge_counts(band, line, hole))["haze"]
     assert raw_haze > 0.05 and D.edge_scores(D.edge_counts(thin, line, hole))["haze"] == 0.0
+
+
+def test_nms_decoding_leaves_no_dotted_lattice_on_a_rippled_plateau():
+    # MECNet's transposed convolutions ripple with period 2: on a plateau every other pixel is a local maximum
+    plateau = (0.6 + 0.1 * _checkerboard()).view(1, 1, 64, 64)
+    assert decode_edges(plateau, "nms", 0.5)[..., 2:-2, 2:-2].abs().sum() == 0
 
 
 # ---- fills ------------------------------------------------------------------------------------------
