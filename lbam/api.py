@@ -162,7 +162,8 @@ class Inpainter:
             level_hole = hole if native else tiling.extract_mask(hole, whole)[0, 0].numpy() > 0.5
             level_guide = guide_t if native or guide_t is None else tiling.extract(guide_t, whole)
             tiles = tiling.plan_tiles(level_hole, tile, overlap)
-            k = self._fit_memory(tiles, (h, w), "pyramid", batch_size)
+            k = self._fit_memory(tiles, (h, w), "pyramid", batch_size,
+                                 extra=memory.refine_pass_bytes(len(tiles), tile, size))
             outs, edge_maps = [], []
             for group in tiling.batched(tiles, k):
                 x = tiling.extract(level_img, group)
@@ -179,17 +180,18 @@ class Inpainter:
                 tiling.paste(img_t[0], refined[None], whole, hole, inplace=True)
 
     def _fit_memory(self, crops: List[tiling.Crop], image_size: Tuple[int, int], strategy: str,
-                    batch_size: int) -> int:
+                    batch_size: int, extra: int = 0) -> int:
         """The batch size to run ``crops`` with: ``batch_size``, halved while the estimated peak memory
-        (:func:`lbam.memory.estimate_bytes`) exceeds ``self.max_memory`` (None: what the device has free).
+        (:func:`lbam.memory.estimate_bytes` plus ``extra`` bytes) exceeds ``self.max_memory`` (None: what the
+        device has free).
         Raises InputError, before any network runs, when even one crop at a time does not fit."""
         limit = self.max_memory if self.max_memory is not None else memory.available_bytes(self.device)
         if limit is None or not crops:
             return batch_size
         k = max(1, min(batch_size, len(crops)))
-        while k > 1 and memory.estimate_bytes(self.config, crops[0].size, k, image_size) > limit:
+        while k > 1 and memory.estimate_bytes(self.config, crops[0].size, k, image_size) + extra > limit:
             k //= 2
-        need = memory.estimate_bytes(self.config, crops[0].size, k, image_size)
+        need = memory.estimate_bytes(self.config, crops[0].size, k, image_size) + extra
         if need > limit:
             (h, w), (ch, cw) = image_size, crops[0].size
             raise InputError(

@@ -35,6 +35,13 @@ BYTES_PER_CHANNEL_PIXEL = 24
 #: Bytes per image pixel for the float copies of the whole image (input, result, hole mask).
 IMAGE_BYTES_PER_PIXEL = 36
 
+#: Coarse to fine ("pyramid"): bytes per tile pixel kept until a refinement pass is blended (the tile's answer,
+#: 3 float32, and its edge map, 1 float32).
+TILE_RESULT_BYTES_PER_PIXEL = 16
+#: Coarse to fine: bytes per pixel of a refinement pass's scale for its working copies (the resampled image,
+#: 3 float32, the blend's weighted sums and weights, 4 float32).
+PASS_BYTES_PER_PIXEL = 28
+
 GIB = 2**30
 
 
@@ -49,6 +56,14 @@ def estimate_bytes(config: ModelConfig, work_size: Tuple[int, int], batch: int, 
     of ``config`` on an image of ``image_size`` (H, W)."""
     (h, w), (H, W) = work_size, image_size
     return bytes_per_pixel(config) * batch * h * w + IMAGE_BYTES_PER_PIXEL * H * W
+
+
+def refine_pass_bytes(n_tiles: int, tile: int, level_size: Tuple[int, int]) -> int:
+    """Bytes a coarse-to-fine refinement pass needs on top of :func:`estimate_bytes`: ``n_tiles`` answers of
+    ``tile`` x ``tile`` pixels kept until the blend, and the working copies of the pass's scale ``level_size``
+    (h, w)."""
+    h, w = level_size
+    return TILE_RESULT_BYTES_PER_PIXEL * n_tiles * tile * tile + PASS_BYTES_PER_PIXEL * h * w
 
 
 def _read_int(path: str) -> Optional[int]:

@@ -162,3 +162,22 @@ def test_small_images_keep_the_full_strategy():
     inp = Inpainter.from_config("tiny", device="cpu")
     inp.coarse_to_fine = True
     assert np.array_equal(inp.inpaint(img, hole), inp.inpaint(img, hole, strategy="full"))
+
+
+def test_refinement_memory_is_estimated_before_it_runs():
+    from lbam.memory import estimate_bytes, refine_pass_bytes
+
+    img, hole = _large_case()
+    hole[:] = False
+    hole[200:350, 300:450] = True  # one 300-pixel crop at scale 0.85, then the native pass on 256 tiles
+    inp = Inpainter.from_config("tiny", device="cpu")
+    coarse = tiling.plan_crops(hole, 256, strategy="pyramid")
+    assert [c.size for c in coarse] == [(256, 256)] and coarse[0].scale[0] < 1
+    tiles = tiling.plan_tiles(hole, 256, 32)  # the native pass
+    assert refine_pass_bytes(len(tiles), 256, hole.shape) >= 16 * len(tiles) * 256 * 256 + 28 * hole.size
+    inp.max_memory = estimate_bytes(inp.config, (256, 256), 1, hole.shape) + 1
+    assert inp.inpaint(img, hole, strategy="crop").shape == img.shape  # the one pass fits
+    with pytest.raises(InputError, match="'pyramid'.*GiB"):
+        inp.inpaint(img, hole, strategy="pyramid")
+    inp.max_memory = None
+    assert inp.inpaint(img, hole, strategy="pyramid").shape == img.shape
