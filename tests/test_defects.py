@@ -28,9 +28,9 @@ def _checkerboard(size=64):
     return ((yy + xx) % 2).float().view(1, 1, size, size)
 
 
-def _texture(size=64, seed=0):
+def _texture(size=64, seed=0, cell=4):
     g = torch.Generator().manual_seed(seed)
-    x = torch.rand(1, 3, size // 4, size // 4, generator=g)
+    x = torch.rand(1, 3, size // cell, size // cell, generator=g)
     return torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
 
 
@@ -89,6 +89,10 @@ def test_grid_ratio_flags_a_checkerboard_fill():
     assert D.fill_scores(D.fill_sums(gridded, truth, hole))["grid2"] > 5
     blocks = (truth + 0.05 * _checkerboard(32).repeat_interleave(2, 2).repeat_interleave(2, 3) * hole).clamp(0, 1)
     assert D.fill_scores(D.fill_sums(blocks, truth, hole))["grid4"] > 5
+    big_truth, big_hole = _texture(128, cell=16), _hole(128, (24, 104, 24, 104))
+    blocks8 = _checkerboard(32).repeat_interleave(4, 2).repeat_interleave(4, 3)
+    blocks8 = (big_truth + 0.05 * blocks8 * big_hole).clamp(0, 1)
+    assert D.fill_scores(D.fill_sums(blocks8, big_truth, big_hole))["grid8"] > 5
 
 
 def test_grid_energy_ignores_flat_areas_and_ramps():

@@ -12,9 +12,10 @@ upset). Tensors: images (B,3,H,W) in [0,1], hole (B,1,H,W) 1 = hole, edge maps (
 * **Sharpness** (``sharpness_sums``): mean Sobel magnitude of the fill over the mean of the truth's, on the hole
   eroded by ``SHARPNESS_ERODE`` pixels (the rim borrows its gradients from the known side). 1 = as detailed as
   the photo; a smear is far below.
-* **Grid** (``grid_sums``): the period-2 and period-4 grid energy (``metrics.grid_energy``, the
-  transposed-convolution checkerboard and the blocks it becomes when a crop is scaled up) over windows that lie
-  mostly in the hole, fill over truth. 1 = no more grid than the photo holds.
+* **Grid** (``grid_sums``): the period-2, -4 and -8 grid energy (``metrics.grid_energy``: the
+  transposed-convolution checkerboard, and the 4-8 px blocks of the decoder's deeper stages, which become
+  16-64 px blocks when a crop is scaled up) over windows that lie mostly in the hole, fill over truth.
+  1 = no more grid than the photo holds; a blurred fill scores below 1 at every period.
 * **Blotches** (``blotch_counts``): the share of hole pixels whose colour is more than ``BLOTCH_DISTANCE`` (RGB
   Euclidean, values in [0,1]) from the truth *and* from every colour of the ring of known pixels around the hole
   (``BLOTCH_RING`` pixels wide): an off-colour patch that neither the truth nor the surroundings explain.
@@ -35,7 +36,7 @@ EDGE_TOLERANCE = 2.0
 HAZE_DISTANCE = 3.0
 EDGE_THRESHOLD = 0.5
 SHARPNESS_ERODE = 3
-GRID_PERIODS = (2, 4)
+GRID_PERIODS = (2, 4, 8)
 GRID_MIN_HOLE_SHARE = 0.5
 BLOTCH_DISTANCE = 0.15
 BLOTCH_RING = 8
@@ -147,7 +148,8 @@ def fill_sums_keys():
 
 
 def fill_scores(sums: Dict[str, torch.Tensor]) -> Dict[str, float]:
-    """``sharpness``, ``grid2``, ``grid4`` (fill over truth) and ``blotch`` (share) from pooled ``fill_sums``."""
+    """``sharpness``, ``grid2``, ``grid4``, ``grid8`` (fill over truth) and ``blotch`` (share) from pooled
+    ``fill_sums``."""
     s = {k: float(v.sum()) for k, v in sums.items()}
     ratio = lambda a, b: a / b if b > 0 else 0.0  # noqa: E731
     scores = {"sharpness": ratio(s["grad_out"], s["grad_true"])}

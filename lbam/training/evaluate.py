@@ -80,7 +80,7 @@ def evaluate(mecnet, generator, data, config: ModelConfig, device="cpu", per_ima
     """Metrics per bucket: {"ours"|"telea"|"telea5"...: {"10-20": {...}, ..., "all": {...}}}.
 
     Every method gets psnr, ssim, l1 (whole composited crop, 8-bit) and n; with ``defects`` also the fill
-    defects of ``defects.fill_scores`` (sharpness, grid2, grid4, blotch), and ours the edge scores of
+    defects of ``defects.fill_scores`` (sharpness, grid2, grid4, grid8, blotch), and ours the edge scores of
     ``defects.edge_scores`` (edge_p, edge_r, edge_f1, haze) of the completed edge map against the Canny edges
     of the truth. ``telea_radii``: OpenCV Telea runs, named "telea" (first radius), "telea5", ...
     """
@@ -141,6 +141,7 @@ def format_table(report: Dict[str, Dict[str, Dict[str, float]]]) -> str:
 
 #: columns of the defect table: (report key, heading, format)
 DEFECT_COLUMNS = (("sharpness", "sharpness", "{:.2f}"), ("grid2", "grid2", "{:.2f}"), ("grid4", "grid4", "{:.2f}"),
+                  ("grid8", "grid8", "{:.2f}"),
                   ("blotch", "blotch %", "{:.2%}"), ("edge_f1", "edge F1", "{:.3f}"), ("edge_p", "edge P", "{:.3f}"),
                   ("edge_r", "edge R", "{:.3f}"), ("haze", "haze", "{:.3f}"))
 
