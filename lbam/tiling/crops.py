@@ -9,7 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .plan import Crop, HoleLike, _as_hole_array, _ceil_to
+from .plan import Crop, HoleLike, as_hole_array, ceil_to
 
 _PAD_MODES = ("reflect", "replicate")
 
@@ -57,7 +57,7 @@ def pad_to_multiple(
     if multiple < 1:
         raise ValueError(f"multiple must be >= 1, got {multiple}")
     h, w = x.shape[-2:]
-    hp, wp = _ceil_to(h, multiple), _ceil_to(w, multiple)
+    hp, wp = ceil_to(h, multiple), ceil_to(w, multiple)
     if (hp, wp) == (h, w):
         return x, (h, w)
     if mode == "constant":
@@ -153,7 +153,7 @@ def extract_mask(
     if device is None:
         device = hole.device if isinstance(hole, torch.Tensor) else "cpu"
     # the mask stays bool (1 byte a pixel) until each crop's window is cut out: no whole-image float copy
-    m = torch.from_numpy(_as_hole_array(hole)).to(device=device)[None, None]
+    m = torch.from_numpy(as_hole_array(hole)).to(device=device)[None, None]
     if len(crops) == 0:
         return torch.zeros((0, 1, 0, 0), dtype=dtype, device=device)
     if pad_mode not in _PAD_MODES:
@@ -229,7 +229,7 @@ def paste(
             f"results must be (K={len(crops)}, C={canvas.shape[1]}, h, w), got shape {tuple(results.shape)}"
         )
     h, w = canvas.shape[-2:]
-    hole_t = torch.from_numpy(_as_hole_array(hole)).to(canvas.device)
+    hole_t = torch.from_numpy(as_hole_array(hole)).to(canvas.device)
     if tuple(hole_t.shape) != (h, w):
         raise ValueError(f"hole shape {tuple(hole_t.shape)} does not match the canvas ({h}, {w})")
     out = canvas if inplace else canvas.clone()

@@ -64,7 +64,7 @@ class Crop:
 # ----------------------------------------------------------------------------------------------------- planning
 
 
-def _as_hole_array(hole: HoleLike) -> np.ndarray:
+def as_hole_array(hole: HoleLike) -> np.ndarray:
     """(H, W) bool (or 0/1 numbers, numpy or torch) -> contiguous numpy bool (H, W)."""
     if isinstance(hole, torch.Tensor):
         hole = hole.detach().cpu().numpy()
@@ -74,7 +74,8 @@ def _as_hole_array(hole: HoleLike) -> np.ndarray:
     return np.ascontiguousarray(hole if hole.dtype == bool else hole != 0)
 
 
-def _ceil_to(n: int, multiple: int) -> int:
+def ceil_to(n: int, multiple: int) -> int:
+    """``n`` rounded up to a multiple of ``multiple`` (both positive ints)."""
     return -(-n // multiple) * multiple
 
 
@@ -212,7 +213,7 @@ def _plan_square(hole: np.ndarray, p: _Params) -> List[Crop]:
 
 def _plan_full(shape: Tuple[int, int], p: _Params) -> List[Crop]:
     h, w = shape
-    hp, wp = _ceil_to(h, p.multiple), _ceil_to(w, p.multiple)
+    hp, wp = ceil_to(h, p.multiple), ceil_to(w, p.multiple)
     return [Crop((0, 0, hp, wp), (hp, wp))]
 
 
@@ -237,7 +238,7 @@ def _coarse(hole: np.ndarray, p: _Params) -> Tuple[str, List[Crop]]:
 
 def _auto(hole: np.ndarray, p: _Params, refine: bool = False) -> Tuple[str, List[Crop]]:
     h, w = hole.shape
-    if max(_ceil_to(h, p.multiple), _ceil_to(w, p.multiple)) <= p.full_max_side:
+    if max(ceil_to(h, p.multiple), ceil_to(w, p.multiple)) <= p.full_max_side:
         return "full", []
     strategy, crops = _coarse(hole, p)
     if refine:
@@ -266,7 +267,7 @@ def choose_strategy(
     """
     p = _params(train_size, context, multiple, max_hole_fraction, merge_distance, full_max_side,
                 resize_max_side, resize_hole_fraction)
-    return _auto(_as_hole_array(hole), p, refine)[0]
+    return _auto(as_hole_array(hole), p, refine)[0]
 
 
 def plan_crops(
@@ -328,7 +329,7 @@ def plan_crops(
         raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
     p = _params(train_size, context, multiple, max_hole_fraction, merge_distance, full_max_side,
                 resize_max_side, resize_hole_fraction)
-    hole = _as_hole_array(hole)
+    hole = as_hole_array(hole)
     if not hole.any():
         return []
     if strategy == "auto":

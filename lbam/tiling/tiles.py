@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .crops import resize
-from .plan import Crop, HoleLike, _as_hole_array
+from .plan import Crop, HoleLike, as_hole_array
 
 #: :func:`add_detail` keeps the network's answer above 1 / DETAIL_FACTOR of a tile's resolution: two octaves,
 #: the pass's own and the one below it (measured on the native-resolution val photos: 2 loses 0.1 dB and
@@ -62,7 +62,7 @@ def plan_tiles(hole: HoleLike, tile: int, overlap: int) -> List[Crop]:
     """
     if not 0 <= overlap < tile:
         raise ValueError(f"overlap must be in [0, tile), got overlap={overlap}, tile={tile}")
-    hole = _as_hole_array(hole)
+    hole = as_hole_array(hole)
     h, w = hole.shape
     ys, xs = _starts(h, tile, tile - overlap), _starts(w, tile, tile - overlap)
     # hole pixels per grid cell via a summed-area table
@@ -120,7 +120,7 @@ def blend(canvas: torch.Tensor, results: torch.Tensor, tiles: Sequence[Crop], ho
     if not tiles:
         return out
     h, w = canvas.shape[-2:]
-    hole_t = torch.from_numpy(_as_hole_array(hole)).to(canvas.device)
+    hole_t = torch.from_numpy(as_hole_array(hole)).to(canvas.device)
     if tuple(hole_t.shape) != (h, w):
         raise ValueError(f"hole shape {tuple(hole_t.shape)} does not match the canvas ({h}, {w})")
     t = results.shape[-1]
