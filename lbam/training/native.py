@@ -12,8 +12,8 @@ each radius. Every result is 8-bit, composited (known pixels are the input's). S
   pixels (clipped to the image), averaged over the photos;
 * ``sharpness``: mean Sobel magnitude in the hole eroded by ``defects.SHARPNESS_ERODE`` pixels, fill over
   truth, pooled over the photos (:func:`lbam.training.defects.sharpness_sums`); 1 = as detailed as the photo;
-* ``grid2`` / ``grid4``: period-2 / period-4 grid energy over windows mostly in the hole, fill over truth,
-  pooled (:func:`lbam.training.defects.grid_sums`);
+* ``grid2``, ``grid4``, ...: grid energy of each period of ``defects.GRID_PERIODS`` over windows mostly in the
+  hole, fill over truth, pooled (:func:`lbam.training.defects.grid_sums`);
 * ``seconds``: mean wall time of one call (informative only; the machine may be busy).
 """
 from __future__ import annotations
@@ -144,7 +144,7 @@ def evaluate_native(methods: Dict[str, Callable], data, max_side: int, images: O
     """Score every method on the photos of ``data`` (the first ``images`` of them, sorted; None = all).
 
     Returns {"photos": [{"name", "size", "hole", method: {"psnr", "ssim", "seconds"}}...],
-    "metrics": {method: {"psnr", "ssim", "sharpness", "grid2", "grid4", "seconds", "n"}}} (see the module doc).
+    "metrics": {method: {"psnr", "ssim", "sharpness", "grid2", "grid4", ..., "seconds", "n"}}} (module doc).
     The hole of photo i comes from ``np.random.default_rng([seed, i])``, the same for every method.
     """
     files = list_images(data)[:images]
@@ -184,12 +184,13 @@ def evaluate_native(methods: Dict[str, Callable], data, max_side: int, images: O
 def format_native(report: Dict, baseline: str = f"telea{TELEA_RADIUS}") -> str:
     """Markdown table: one row per method, with the PSNR gain over ``baseline`` when it was run."""
     m = report["metrics"]
-    lines = ["| method | hole PSNR | gain dB | hole-box SSIM | sharpness | grid2 | grid4 | s / photo |",
-             "|---|---|---|---|---|---|---|---|"]
+    grids = [f"grid{q}" for q in D.GRID_PERIODS]
+    lines = ["| method | hole PSNR | gain dB | hole-box SSIM | sharpness | " + " | ".join(grids) + " | s / photo |",
+             "|" + "---|" * (6 + len(grids))]
     for name, r in m.items():
         gain = f"{r['psnr'] - m[baseline]['psnr']:+.2f}" if baseline in m else "-"
         lines.append(f"| {name} | {r['psnr']:.2f} | {gain} | {r['ssim']:.4f} | {r['sharpness']:.2f} | "
-                     f"{r['grid2']:.2f} | {r['grid4']:.2f} | {r['seconds']:.2f} |")
+                     + " | ".join(f"{r[g]:.2f}" for g in grids) + f" | {r['seconds']:.2f} |")
     return "\n".join(lines)
 
 
