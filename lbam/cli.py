@@ -16,6 +16,7 @@ Bad input ends with a one-line error on stderr and exit status 2, never a traceb
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 from pathlib import Path
@@ -195,6 +196,8 @@ def cmd_finetune(args) -> int:
     if args.max_steps is None and args.max_minutes is None:
         args.max_steps = FINETUNE_STEPS
     cfg = _train_config(args, "joint", str(folder), name)
+    # keep the starting weights' own edge decoding (the named configuration's may differ)
+    cfg = dataclasses.replace(cfg, edge_decode=config.edge_decode, edge_threshold=config.edge_threshold)
     return _run_training(cfg, args.resume)
 
 

@@ -74,3 +74,22 @@ def test_finetune_has_a_finite_default_and_ends_cleanly_on_ctrl_c(tmp_path, monk
     assert "interrupted at step 7" in capsys.readouterr().err
     assert main(["finetune", "--data", str(PHOTOS), "--out", str(tmp_path / "ft"), "--max-minutes", "5"]) == 0
     assert seen["cfg"].max_steps > FINETUNE_STEPS and seen["cfg"].max_minutes == 5
+
+
+def test_finetune_keeps_the_edge_decoding_of_the_weights_it_starts_from(tmp_path):
+    import dataclasses
+
+    import torch
+
+    from lbam.models import EdgeLBAM, MECNet, get_config
+    from lbam.weights_io import read_weights_folder, write_weights_folder
+
+    cfg = dataclasses.replace(get_config("tiny"), edge_decode="nms", edge_threshold=0.4)
+    assert get_config("tiny").edge_decode == "none"  # the named configuration decodes nothing
+    torch.manual_seed(0)
+    write_weights_folder(tmp_path / "start", cfg, MECNet(cfg.mecnet).state_dict(), EdgeLBAM(cfg.generator).state_dict())
+    assert main(["finetune", "--data", str(PHOTOS), "--out", str(tmp_path / "ft"), "--weights", str(tmp_path / "start"),
+                 "--max-steps", "1", "--batch-size", "2", "--size", "128"]) == 0
+    export_run(str(tmp_path / "ft"), str(tmp_path / "w"))
+    out = read_weights_folder(tmp_path / "w")[0]
+    assert (out.edge_decode, out.edge_threshold) == ("nms", 0.4)

@@ -54,6 +54,10 @@ class TrainConfig:
     # MECNet loss: "bce" (class-balanced) or "gan" (non-saturating + feature matching)
     edge_loss: str = "bce"
     edge_pos_weight: float = 1.0  # weight of edge pixels in the BCE (1: plain; higher: more recall, for NMS)
+    # decoding of MECNet's map (ModelConfig.edge_decode / edge_threshold); None: the model configuration's.
+    # `lbam finetune` sets them from the weights it starts from, so fine-tuning keeps their decoding.
+    edge_decode: Optional[str] = None
+    edge_threshold: Optional[float] = None
     edge_fm_weight: float = 10.0
     detach_edges: bool = True
     # schedule and bookkeeping

@@ -7,6 +7,7 @@ A run folder holds ``train_config.json``, ``checkpoint.pt`` (models, EMA, optimi
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import copy
 import csv
 import json
@@ -76,6 +77,10 @@ class Trainer:
         torch.manual_seed(cfg.seed + self.rank)
         torch.set_flush_denormal(True)  # denormal activations slow CPU training down many times over
         self.model_config = get_config(cfg.model)
+        decoding = {k: v for k, v in (("edge_decode", cfg.edge_decode), ("edge_threshold", cfg.edge_threshold))
+                    if v is not None}
+        if decoding:
+            self.model_config = dataclasses.replace(self.model_config, **decoding)
         self.step = 0
         self._build()
         if resume and (self.out / CHECKPOINT).exists():
