@@ -34,8 +34,9 @@ def decode_edges(edge_prob: torch.Tensor, mode: str = "none", threshold: float =
     leave a dotted lattice of tiny maxima), then non-maximum suppression across the line and a threshold: a
     pixel keeps its smoothed probability when, along one of four directions (horizontal, vertical, both
     diagonals), it is >= both neighbours and exceeds at least one of them by ``RIDGE_MARGIN`` (a ridge crossed in
-    that direction; along a line the values are equal and do not count), and it is >= ``threshold``; every other pixel becomes 0. A soft
-    band of probability thus becomes a line about one pixel wide, and a faint haze disappears. Returns (B,1,H,W).
+    that direction; along a line the values are equal and do not count), and it is >= ``threshold``; every
+    other pixel becomes 0. A soft band of probability thus becomes a line about one pixel wide, and a faint
+    haze disappears. Returns (B,1,H,W).
     """
     if mode == "none":
         return edge_prob
@@ -43,9 +44,8 @@ def decode_edges(edge_prob: torch.Tensor, mode: str = "none", threshold: float =
         raise ValueError(f"unknown edge decoding {mode!r}")
     h, w = edge_prob.shape[-2:]
     k = edge_prob.new_tensor(_BINOMIAL_3) / 4
-    smooth = F.pad(edge_prob, (1, 1, 1, 1), mode="replicate")
-    smooth = F.conv2d(F.conv2d(smooth, k.view(1, 1, 1, 3)), k.view(1, 1, 3, 1))
-    edge_prob = smooth
+    edge_prob = F.pad(edge_prob, (1, 1, 1, 1), mode="replicate")
+    edge_prob = F.conv2d(F.conv2d(edge_prob, k.view(1, 1, 1, 3)), k.view(1, 1, 3, 1))  # smoothed
     padded = F.pad(edge_prob, (1, 1, 1, 1), mode="replicate")
     ridge = torch.zeros_like(edge_prob, dtype=torch.bool)
     for dy, dx in _RIDGE_DIRECTIONS:

@@ -51,7 +51,7 @@ class TrainConfig:
     w_grid: float = 0.0  # grid_loss: checkerboard energy of the fill beyond the truth's
     gp_weight: float = 10.0
     vgg_weights: Optional[str] = None
-    # MECNet loss: "bce" (class-balanced) or "gan" (non-saturating + feature matching)
+    # MECNet loss: "bce" (edge pixels weighted by edge_pos_weight) or "gan" (non-saturating + feature matching)
     edge_loss: str = "bce"
     edge_pos_weight: float = 1.0  # weight of edge pixels in the BCE (1: plain; higher: more recall, for NMS)
     # decoding of MECNet's map (ModelConfig.edge_decode / edge_threshold); None: the model configuration's.

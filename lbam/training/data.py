@@ -73,7 +73,8 @@ class TrainImages(torch.utils.data.Dataset):
     """Random crops of one folder of images, or of several, with holes.
 
     ``root`` is a folder or a sequence of folders; with several, each sample first picks a folder with equal
-    probability (e.g. photos and textures half and half, whatever their counts), then an image in it. Each image is decoded once and cached with its short side at ``short_side * max(scale)``. A sample
+    probability (e.g. photos and textures half and half, whatever their counts), then an image in it. Each
+    image is decoded once and cached with its short side at ``short_side * max(scale)``. A sample
     resizes it so the short side is ``short_side * U(scale)`` (never below ``size``), takes a random
     ``size`` crop, flips it horizontally half the time, and draws a hole (free-form, or from ``mask_dir``).
     Index ``i`` always gives the same sample for the same seed; the dataset is ``length`` samples long.
@@ -105,8 +106,8 @@ class TrainImages(torch.utils.data.Dataset):
         return self._cache[k]
 
     def image_index(self, i: int, rng: Optional[np.random.Generator] = None) -> int:
-        """Index into ``files`` of the image sample ``i`` is cut from: a folder drawn uniformly, then an image of it.
-        ``rng`` is the sample's generator (a fresh one for ``i`` when None)."""
+        """Index into ``files`` of the image sample ``i`` is cut from: a folder drawn uniformly, then an image of
+        it. ``rng`` is the sample's generator (a fresh one for ``i`` when None)."""
         rng = np.random.default_rng([self.seed, int(i)]) if rng is None else rng
         src = int(rng.integers(len(self.sources))) if len(self.sources) > 1 else 0
         return int(self._offsets[src] + rng.integers(len(self.sources[src])))

@@ -76,8 +76,9 @@ def edge_counts(edge_map: torch.Tensor, target: torch.Tensor, hole: torch.Tensor
 
 
 def edge_scores(counts: Dict[str, torch.Tensor]) -> Dict[str, float]:
-    """precision, recall, F1 and haze from (pooled) ``edge_counts``. Empty denominators give 0."""
-    c = {k: float(v.sum()) for k, v in counts.items()}
+    """precision, recall, F1 and haze from (pooled) ``edge_counts`` (other keys of ``counts`` are ignored).
+    Empty denominators give 0."""
+    c = {k: float(counts[k].sum()) for k in EDGE_COUNT_KEYS}
     p = c["pred_hit"] / c["pred"] if c["pred"] else 0.0
     r = c["true_hit"] / c["true"] if c["true"] else 0.0
     f1 = 2 * p * r / (p + r) if p + r else 0.0
@@ -141,19 +142,16 @@ def fill_sums(out: torch.Tensor, target: torch.Tensor, hole: torch.Tensor) -> Di
     return {**sharpness_sums(out, target, hole), **grid_sums(out, target, hole), **blotch_counts(out, target, hole)}
 
 
-def fill_sums_keys():
-    """The keys ``fill_sums`` returns, in order."""
-    return ("grad_out", "grad_true", *(f"grid{p}_{n}" for p in GRID_PERIODS for n in ("out", "true")),
-            "blotch", "hole_n")
-
-
 def fill_scores(sums: Dict[str, torch.Tensor]) -> Dict[str, float]:
     """``sharpness``, ``grid2``, ``grid4``, ``grid8`` (fill over truth) and ``blotch`` (share) from pooled
-    ``fill_sums``."""
-    s = {k: float(v.sum()) for k, v in sums.items()}
-    ratio = lambda a, b: a / b if b > 0 else 0.0  # noqa: E731
-    scores = {"sharpness": ratio(s["grad_out"], s["grad_true"])}
+    ``fill_sums`` (other keys of ``sums`` are ignored)."""
+
+    def ratio(a: str, b: str) -> float:
+        num, den = float(sums[a].sum()), float(sums[b].sum())
+        return num / den if den > 0 else 0.0
+
+    scores = {"sharpness": ratio("grad_out", "grad_true")}
     for period in GRID_PERIODS:
-        scores[f"grid{period}"] = ratio(s[f"grid{period}_out"], s[f"grid{period}_true"])
-    scores["blotch"] = ratio(s["blotch"], s["hole_n"])
+        scores[f"grid{period}"] = ratio(f"grid{period}_out", f"grid{period}_true")
+    scores["blotch"] = ratio("blotch", "hole_n")
     return scores

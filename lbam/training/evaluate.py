@@ -113,11 +113,11 @@ def evaluate(mecnet, generator, data, config: ModelConfig, device="cpu", per_ima
             rep[name] = {k: round(float(cat[k][sel].mean()), 4) for k in ("psnr", "ssim", "l1")}
             rep[name]["n"] = int(sel.sum())
             if defects:
-                fill = D.fill_scores({k: cat[k][sel] for k in D.fill_sums_keys()})
-                rep[name].update({k: round(v, 4) for k, v in fill.items()})
-                if "haze_n" in cat:
-                    edge_sc = D.edge_scores({k: cat[k][sel] for k in D.EDGE_COUNT_KEYS})
-                    rep[name].update({k: round(v, 4) for k, v in edge_sc.items()})
+                pooled = {k: v[sel] for k, v in cat.items()}
+                found = D.fill_scores(pooled)
+                if "haze_n" in pooled:  # ours: the completed edges were scored too
+                    found.update(D.edge_scores(pooled))
+                rep[name].update({k: round(v, 4) for k, v in found.items()})
         report[method] = rep
     return report
 
@@ -141,8 +141,7 @@ def format_table(report: Dict[str, Dict[str, Dict[str, float]]]) -> str:
 
 #: columns of the defect table: (report key, heading, format)
 DEFECT_COLUMNS = (("sharpness", "sharpness", "{:.2f}"), ("grid2", "grid2", "{:.2f}"), ("grid4", "grid4", "{:.2f}"),
-                  ("grid8", "grid8", "{:.2f}"),
-                  ("blotch", "blotch %", "{:.2%}"), ("edge_f1", "edge F1", "{:.3f}"), ("edge_p", "edge P", "{:.3f}"),
+                  ("grid8", "grid8", "{:.2f}"), ("blotch", "blotch %", "{:.2%}"), ("edge_f1", "edge F1", "{:.3f}"), ("edge_p", "edge P", "{:.3f}"),
                   ("edge_r", "edge R", "{:.3f}"), ("haze", "haze", "{:.3f}"))
 
 
@@ -205,7 +204,7 @@ def evaluate_weights(weights: Optional[str], data: str, out_json: Optional[str] 
                       telea_radii=telea_radii)
     result = {"weights": inp.name, "data": str(data), "per_image": per_image, "protocol":
               "short side 350, fixed 256 crops, seeded free-form holes per bucket, 8-bit composited output",
-              "telea_radius": TELEA_RADIUS, "telea_radii": {m: r for m, r in _method_names(telea_radii).items()},
+              "telea_radius": TELEA_RADIUS, "telea_radii": _method_names(telea_radii),
               "defects": {"edge_tolerance_px": D.EDGE_TOLERANCE, "haze_distance_px": D.HAZE_DISTANCE,
                           "edge_threshold": D.EDGE_THRESHOLD, "sharpness_erode_px": D.SHARPNESS_ERODE,
                           "grid_periods": list(D.GRID_PERIODS), "blotch_distance": D.BLOTCH_DISTANCE,
