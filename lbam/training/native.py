@@ -30,7 +30,7 @@ import torch
 
 from . import defects as D
 from . import metrics
-from .data import list_images
+from .data import list_images, read_rgb
 from .evaluate import TELEA_RADIUS
 
 #: Hole fraction range of the object holes (uniform per photo).
@@ -89,10 +89,7 @@ def object_hole(shape: Tuple[int, int], rng: np.random.Generator,
 
 def read_photo(path: Path, max_side: int) -> np.ndarray:
     """(H, W, 3) uint8 RGB of ``path``, downscaled (area) so that its long side is at most ``max_side``."""
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
-        raise ValueError(f"cannot decode image {path}")
-    img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    img = read_rgb(path)
     s = max_side / max(img.shape[:2])
     if s < 1:
         img = cv2.resize(img, (round(img.shape[1] * s), round(img.shape[0] * s)), interpolation=cv2.INTER_AREA)
