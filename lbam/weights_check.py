@@ -16,15 +16,14 @@ from typing import Any, Mapping
 import torch
 
 from .errors import WeightsError
-from .models.configs import ModelConfig
+from .models.configs import N_GENERATOR_WIDTHS, ModelConfig
 from .models.edge_lbam import SIDE_MULTIPLE
 
 #: Largest MECNet encoder base width (the paper's) and trunk length (the paper's).
 MAX_MECNET_BASE = 64
 MAX_MECNET_BLOCKS = 8
-#: Largest Edge-LBAM layer width (the paper's) and the number of widths the generator takes.
+#: Largest Edge-LBAM layer width (the paper's).
 MAX_GENERATOR_WIDTH = 512
-N_GENERATOR_WIDTHS = 7
 #: Largest training crop side; it must also be a multiple of the generator's side multiple (128).
 MAX_TRAIN_SIZE = 1024
 #: Largest Canny smoothing sigma (the Gaussian kernel has radius 4 sigma; the pipeline uses 1.5).

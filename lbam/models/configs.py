@@ -11,6 +11,8 @@ from typing import Any, Dict, Tuple
 
 
 EDGE_DECODES = ("none", "nms")
+#: number of forward-attention layers of the Edge-LBAM generator, i.e. of ``EdgeLBAMConfig.widths``
+N_GENERATOR_WIDTHS = 7
 
 
 @dataclass(frozen=True)
@@ -37,8 +39,8 @@ class EdgeLBAMConfig:
     residual: bool = False
 
     def __post_init__(self) -> None:
-        if len(self.widths) != 7:
-            raise ValueError(f"Edge-LBAM needs 7 encoder widths, got {len(self.widths)}")
+        if len(self.widths) != N_GENERATOR_WIDTHS:
+            raise ValueError(f"Edge-LBAM needs {N_GENERATOR_WIDTHS} encoder widths, got {len(self.widths)}")
         if self.prefill not in ("zero", "pyramid"):
             raise ValueError(f"prefill must be 'zero' or 'pyramid', got {self.prefill!r}")
         object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
