@@ -24,6 +24,7 @@ from typing import List, Optional
 
 from .errors import LbamError
 from .io import IMAGE_SUFFIXES
+from .models.configs import EDGE_DECODES
 from .tiling import STRATEGIES
 
 log = logging.getLogger("lbam")
@@ -157,7 +158,12 @@ def _train_config(args, stage: str, init: Optional[str], model: str):
                        mask_dir=args.mask_dir, hole_range=tuple(args.hole_range) if args.hole_range else None,
                        workers=args.workers, seed=args.seed, tensorboard=args.tensorboard or None,
                        w_grad=args.w_grad, w_grid=args.w_grid, edge_pos_weight=args.edge_pos_weight,
-                       val_every=args.val_every)
+                       val_every=args.val_every, edge_decode=getattr(args, "edge_decode", None),
+                       smooth_upsampling=_on_off(getattr(args, "smooth_upsampling", None)))
+
+
+def _on_off(value: Optional[str]) -> Optional[bool]:
+    return None if value is None else value == "on"
 
 
 #: Steps of ``lbam finetune`` when neither --max-steps nor --max-minutes is given (about half an hour for compact
@@ -190,14 +196,15 @@ def cmd_finetune(args) -> int:
     config = read_weights_folder(folder)[0]
     from .models import CONFIGS
 
-    name = next((k for k, c in CONFIGS.items() if c.mecnet == config.mecnet and c.generator == config.generator), None)
+    name = next((k for k, c in CONFIGS.items() if c.parameter_layout() == config.parameter_layout()), None)
     if name is None:
         raise LbamError(f"weights {args.weights} have a configuration lbam does not know")
     if args.max_steps is None and args.max_minutes is None:
         args.max_steps = FINETUNE_STEPS
     cfg = _train_config(args, "joint", str(folder), name)
     # keep the starting weights' own edge decoding (the named configuration's may differ)
-    cfg = dataclasses.replace(cfg, edge_decode=config.edge_decode, edge_threshold=config.edge_threshold)
+    cfg = dataclasses.replace(cfg, edge_decode=config.edge_decode, edge_threshold=config.edge_threshold,
+                              smooth_upsampling=config.generator.smooth_upsampling)
     return _run_training(cfg, args.resume)
 
 
@@ -294,6 +301,12 @@ def _train_args(p: argparse.ArgumentParser, need_config: bool) -> None:
     p.add_argument("--edge-pos-weight", type=float,
                    help="weight of edge pixels in MECNet's BCE (1 = plain; more recall for NMS decoding)")
     p.add_argument("--val-every", type=int, metavar="STEPS", help="validate every STEPS steps (default 500)")
+    if need_config:
+        p.add_argument("--edge-decode", choices=EDGE_DECODES,
+                       help="decoding of MECNet's map that the generator reads (default: the configuration's)")
+        p.add_argument("--smooth-upsampling", choices=("on", "off"),
+                       help="[1, 2, 1] blur after every upsampling stage of both networks (default: the "
+                            "configuration's; on for compact)")
     p.add_argument("--workers", type=int)
     p.add_argument("--seed", type=int)
     p.add_argument("--tensorboard", action="store_true")

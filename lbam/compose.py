@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from .edges import rgb_to_gray
+from .models.smoothing import binomial_blur
 
 
 def merge_edges(edge_prob: torch.Tensor, edges: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
@@ -19,7 +20,6 @@ def merge_edges(edge_prob: torch.Tensor, edges: torch.Tensor, hole: torch.Tensor
     return edge_prob * hole + edges * (1 - hole)
 
 
-_BINOMIAL_3 = (1.0, 2.0, 1.0)
 #: how much a ridge pixel must exceed a neighbour across the line (float rounding on a plateau is no ridge)
 RIDGE_MARGIN = 1e-3
 #: the four directions (dy, dx) across which decode_edges looks for a ridge
@@ -43,9 +43,7 @@ def decode_edges(edge_prob: torch.Tensor, mode: str = "none", threshold: float =
     if mode != "nms":
         raise ValueError(f"unknown edge decoding {mode!r}")
     h, w = edge_prob.shape[-2:]
-    k = edge_prob.new_tensor(_BINOMIAL_3) / 4
-    edge_prob = F.pad(edge_prob, (1, 1, 1, 1), mode="replicate")
-    edge_prob = F.conv2d(F.conv2d(edge_prob, k.view(1, 1, 1, 3)), k.view(1, 1, 3, 1))  # smoothed
+    edge_prob = binomial_blur(edge_prob)
     padded = F.pad(edge_prob, (1, 1, 1, 1), mode="replicate")
     ridge = torch.zeros_like(edge_prob, dtype=torch.bool)
     for dy, dx in _RIDGE_DIRECTIONS:

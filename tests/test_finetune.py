@@ -84,8 +84,12 @@ def test_finetune_keeps_the_edge_decoding_of_the_weights_it_starts_from(tmp_path
     from lbam.models import EdgeLBAM, MECNet, get_config
     from lbam.weights_io import read_weights_folder, write_weights_folder
 
-    cfg = dataclasses.replace(get_config("tiny"), edge_decode="nms", edge_threshold=0.4)
-    assert get_config("tiny").edge_decode == "none"  # the named configuration decodes nothing
+    tiny_cfg = get_config("tiny")
+    cfg = dataclasses.replace(tiny_cfg, edge_decode="nms", edge_threshold=0.4,
+                              mecnet=dataclasses.replace(tiny_cfg.mecnet, smooth_upsampling=True),
+                              generator=dataclasses.replace(tiny_cfg.generator, smooth_upsampling=True))
+    # the named configuration decodes nothing and does not smooth
+    assert tiny_cfg.edge_decode == "none" and not tiny_cfg.generator.smooth_upsampling
     torch.manual_seed(0)
     write_weights_folder(tmp_path / "start", cfg, MECNet(cfg.mecnet).state_dict(), EdgeLBAM(cfg.generator).state_dict())
     assert main(["finetune", "--data", str(PHOTOS), "--out", str(tmp_path / "ft"), "--weights", str(tmp_path / "start"),
@@ -93,3 +97,36 @@ def test_finetune_keeps_the_edge_decoding_of_the_weights_it_starts_from(tmp_path
     export_run(str(tmp_path / "ft"), str(tmp_path / "w"))
     out = read_weights_folder(tmp_path / "w")[0]
     assert (out.edge_decode, out.edge_threshold) == ("nms", 0.4)
+    assert out.mecnet.smooth_upsampling and out.generator.smooth_upsampling
+
+
+@pytest.mark.parametrize("switch", ["on", "off"])
+def test_train_init_accepts_weights_trained_with_the_other_smoothing(tmp_path, switch):
+    """--init loads weights whose only difference is the parameter-free smooth_upsampling; the run trains and
+    exports with the switch it was given."""
+    import dataclasses
+
+    import torch
+
+    from lbam.models import EdgeLBAM, MECNet, get_config
+    from lbam.weights_io import read_weights_folder, write_weights_folder
+
+    tiny_cfg = get_config("tiny")
+    start = dataclasses.replace(tiny_cfg, mecnet=dataclasses.replace(tiny_cfg.mecnet, smooth_upsampling=switch == "off"),
+                                generator=dataclasses.replace(tiny_cfg.generator, smooth_upsampling=switch == "off"))
+    torch.manual_seed(0)
+    write_weights_folder(tmp_path / "start", start, MECNet(start.mecnet).state_dict(),
+                         EdgeLBAM(start.generator).state_dict())
+    assert main(["train", "joint", "--data", str(PHOTOS), "--out", str(tmp_path / "run"), "--config", "tiny",
+                 "--init", str(tmp_path / "start"), "--smooth-upsampling", switch, "--edge-decode", "nms",
+                 "--max-steps", "1", "--batch-size", "2", "--size", "128"]) == 0
+    export_run(str(tmp_path / "run"), str(tmp_path / "w"))
+    out = read_weights_folder(tmp_path / "w")[0]
+    assert out.generator.smooth_upsampling == out.mecnet.smooth_upsampling == (switch == "on")
+    assert out.edge_decode == "nms"
+    # a different layout is still refused
+    other = dataclasses.replace(tiny_cfg, generator=dataclasses.replace(tiny_cfg.generator, residual=False))
+    write_weights_folder(tmp_path / "other", other, MECNet(other.mecnet).state_dict(),
+                         EdgeLBAM(other.generator).state_dict())
+    with pytest.raises(ValueError, match="--init weights"):
+        Trainer(tiny(tmp_path / "run2", init=str(tmp_path / "other"), max_steps=1))

@@ -331,3 +331,19 @@ def test_winograd_filters_follow_the_weight():
         wc.weight.mul_(2)  # weights loaded in place: the cache must not serve stale filters
     assert torch.allclose(wc.filters(4), winograd_filter(wc.weight, 4))
     assert torch.allclose(wc.filters(4), 2 * u, rtol=1e-6, atol=1e-7)
+
+
+def test_fused_copies_of_smooth_upsampling_networks_match():
+    import dataclasses
+
+    base = get_config("tiny")
+    cfg = dataclasses.replace(base, mecnet=dataclasses.replace(base.mecnet, smooth_upsampling=True),
+                              generator=dataclasses.replace(base.generator, smooth_upsampling=True))
+    torch.manual_seed(0)
+    gen, mec = EdgeLBAM(cfg.generator).eval(), MECNet(cfg.mecnet).eval()
+    _randomise_batchnorm(gen)
+    image, hole, edges = _inputs(2, 128)
+    gray = image.mean(1, keepdim=True)
+    with torch.no_grad():
+        assert torch.allclose(fuse_for_inference(gen)(image, hole, edges), gen(image, hole, edges), atol=1e-5)
+        assert torch.allclose(fuse_for_inference(mec)(gray, edges, hole), mec(gray, edges, hole), atol=1e-5)

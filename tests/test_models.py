@@ -160,3 +160,72 @@ def test_fused_copy_keeps_the_model_class():
     hole[..., 40:80, 40:80] = 1
     with torch.no_grad():
         assert fused(x, hole, edge).is_contiguous()
+
+
+# ---- smooth upsampling ---------------------------------------------------------------------------------
+def _smooth(config: ModelConfig, on: bool = True) -> ModelConfig:
+    import dataclasses
+
+    return dataclasses.replace(config, mecnet=dataclasses.replace(config.mecnet, smooth_upsampling=on),
+                               generator=dataclasses.replace(config.generator, smooth_upsampling=on))
+
+
+def test_binomial_blur_keeps_constants_and_removes_the_period_2_pattern():
+    from lbam.models.smoothing import binomial_blur
+
+    yy, xx = torch.meshgrid(torch.arange(16), torch.arange(16), indexing="ij")
+    for pattern in ((-1.0) ** xx, (-1.0) ** yy, (-1.0) ** (xx + yy)):
+        x = pattern.float().view(1, 1, 16, 16).repeat(2, 3, 1, 1)
+        assert binomial_blur(x)[..., 1:-1, 1:-1].abs().max() < 1e-6  # the border repeats its edge pixel
+    c = torch.full((1, 2, 8, 8), 0.7)
+    assert torch.allclose(binomial_blur(c), c)
+    ramp = xx.float().view(1, 1, 16, 16)
+    assert torch.allclose(binomial_blur(ramp)[..., 1:-1], ramp[..., 1:-1], atol=1e-5)  # linear ramps pass
+
+
+def test_smooth_upsampling_adds_no_parameters_and_changes_the_output():
+    torch.manual_seed(0)
+    base = get_config("tiny")
+    mec, gen = MECNet(base.mecnet).eval(), EdgeLBAM(base.generator).eval()
+    s = _smooth(base)
+    assert s.parameter_layout() == base.parameter_layout() and s != base
+    mec_s, gen_s = MECNet(s.mecnet).eval(), EdgeLBAM(s.generator).eval()
+    mec_s.load_state_dict(mec.state_dict())  # strict: the same names and shapes
+    gen_s.load_state_dict(gen.state_dict())
+    image = torch.rand(1, 3, 128, 128)
+    hole = torch.zeros(1, 1, 128, 128)
+    hole[..., 32:96, 40:100] = 1
+    edges = (torch.rand(1, 1, 128, 128) > 0.9).float()
+    with torch.no_grad():
+        gray = image.mean(1, keepdim=True)
+        assert (mec(gray, edges, hole) - mec_s(gray, edges, hole)).abs().max() > 1e-4
+        assert (gen(image, hole, edges) - gen_s(image, hole, edges)).abs().max() > 1e-4
+
+
+def test_smooth_upsampling_leaves_no_period_2_pattern_in_the_residual():
+    """Whatever period-2 lattice the generator's last transposed convolution writes (here: it writes nothing
+    else), smooth upsampling keeps it out of the residual, away from the border."""
+
+    class Lattice(torch.nn.Module):  # stands in for output_conv: one output phase of every 2x2 cell lit
+        def forward(self, d):
+            b, _, h, w = d.shape
+            z = torch.zeros(b, 3, 2 * h, 2 * w)
+            z[..., 0::2, 0::2] = 0.2
+            return z
+
+    base = get_config("tiny")
+    image = torch.full((1, 3, 128, 128), 0.5)
+    hole = torch.ones(1, 1, 128, 128)
+    hole[..., :8, :] = 0
+    edges = torch.zeros(1, 1, 128, 128)
+    energy = {}
+    for on in (False, True):
+        torch.manual_seed(0)
+        gen = EdgeLBAM(_smooth(base, on).generator).eval()
+        gen.output_conv = Lattice()
+        with torch.no_grad():
+            r = gen(image, hole, edges)[..., 16:-16, 16:-16] - 0.5
+        phases = torch.stack([r[..., a::2, b::2].mean() for a in (0, 1) for b in (0, 1)])
+        energy[on] = float(phases.var())
+    assert energy[False] > 1e-3, energy
+    assert energy[True] < 1e-6 * energy[False], energy

@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .smoothing import binomial_blur
+
 # Clamp ranges the reference applies to the attention scalars before use.
 A_RANGE = (1.01, 6.0)
 MU_RANGE = (0.1, 3.0)
@@ -142,16 +144,21 @@ class DecoderAttention(nn.Module):
     s: skip (B, c_out, 2h, 2w); d: decoder input (B, c_in, h, w); forward_map A_k and reverse_map B_k:
     (B, c_out, 2h, 2w) each. Returns (B, 2*c_out, 2h, 2w). Computed as cat(s * A_k, ConvT(d) * B_k) (the same
     products), without gradients written straight into one output tensor (no concatenation copies).
+    smooth: ConvT(d) is blurred with the [1, 2, 1] binomial (``binomial_blur``) before the product (the
+    ``smooth_upsampling`` configurations; no parameters, so the state dict is the same either way).
     """
 
-    def __init__(self, c_in: int, c_out: int) -> None:
+    def __init__(self, c_in: int, c_out: int, smooth: bool = False) -> None:
         super().__init__()
+        self.smooth = smooth
         self.up = nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False)
         self.bn = nn.BatchNorm2d(2 * c_out)
 
     def forward(self, s: torch.Tensor, d: torch.Tensor, forward_map: torch.Tensor,
                 reverse_map: torch.Tensor) -> torch.Tensor:
         u = self.up(d)
+        if self.smooth:
+            u = binomial_blur(u)
         if torch.is_grad_enabled():
             x = torch.cat((s * forward_map, u * reverse_map), dim=1)
         else:

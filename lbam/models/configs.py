@@ -6,7 +6,7 @@ A configuration is plain data (dataclasses) so that it round-trips through a wei
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Dict, Tuple
 
 
@@ -17,10 +17,15 @@ N_GENERATOR_WIDTHS = 7
 
 @dataclass(frozen=True)
 class MECNetConfig:
-    """MECNet widths: encoder ``base, 2*base, 4*base``; trunk of ``n_blocks`` residual blocks at ``4*base``."""
+    """MECNet widths: encoder ``base, 2*base, 4*base``; trunk of ``n_blocks`` residual blocks at ``4*base``.
+
+    smooth_upsampling: blur the output of each of the five upsampling stages with the fixed [1, 2, 1] binomial
+        (``lbam.models.smoothing``): no period-2 lattice in the edge map. No parameters; False is the paper.
+    """
 
     base: int = 64
     n_blocks: int = 8
+    smooth_upsampling: bool = False
 
 
 @dataclass(frozen=True)
@@ -32,11 +37,15 @@ class EdgeLBAMConfig:
         ``"pyramid"`` fills the hole with a push-pull interpolation of the known pixels first.
     residual: when True the output is ``clamp(prefilled image + tanh(z), 0, 1)`` instead of the
         paper's ``|tanh(z)|``. Only meaningful together with a prefill.
+    smooth_upsampling: blur the output of every transposed convolution (the six decoder layers and the output
+        layer) with the fixed [1, 2, 1] binomial (``lbam.models.smoothing``): no checkerboard or blocks from the
+        upsampling lattice. No parameters; False is the paper.
     """
 
     widths: Tuple[int, ...] = (64, 128, 256, 512, 512, 512, 512)
     prefill: str = "zero"
     residual: bool = False
+    smooth_upsampling: bool = False
 
     def __post_init__(self) -> None:
         if len(self.widths) != N_GENERATOR_WIDTHS:
@@ -74,6 +83,12 @@ class ModelConfig:
         if self.edge_decode not in EDGE_DECODES:
             raise ValueError(f"edge_decode must be one of {EDGE_DECODES}, got {self.edge_decode!r}")
 
+    def parameter_layout(self) -> Tuple[MECNetConfig, EdgeLBAMConfig]:
+        """What decides the two networks' parameter names and shapes: their configurations with the
+        parameter-free switches (``smooth_upsampling``) reset. Weights load into any configuration whose layout
+        equals theirs."""
+        return (replace(self.mecnet, smooth_upsampling=False), replace(self.generator, smooth_upsampling=False))
+
     def to_dict(self) -> Dict[str, Any]:
         d = asdict(self)
         d["generator"]["widths"] = list(self.generator.widths)
@@ -98,8 +113,9 @@ CONFIGS: Dict[str, ModelConfig] = {
     "paper": ModelConfig(),
     "compact": ModelConfig(
         name="compact",
-        mecnet=MECNetConfig(base=12, n_blocks=4),
-        generator=EdgeLBAMConfig(widths=(16, 32, 64, 96, 128, 128, 128), prefill="pyramid", residual=True),
+        mecnet=MECNetConfig(base=12, n_blocks=4, smooth_upsampling=True),
+        generator=EdgeLBAMConfig(widths=(16, 32, 64, 96, 128, 128, 128), prefill="pyramid", residual=True,
+                                 smooth_upsampling=True),
         edge_decode="nms",
     ),
     # Smallest widths that still exercise every code path: for tests only.

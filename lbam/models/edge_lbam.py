@@ -9,6 +9,7 @@ from torch import nn
 
 from .attention import DecoderAttention, EdgeGuidance, ForwardAttention, ReverseAttention, cbl
 from .configs import EdgeLBAMConfig
+from .smoothing import binomial_blur
 
 SIDE_MULTIPLE = 128  # seven stride-2 layers
 RESIDUAL_INIT_SCALE = 0.1
@@ -81,7 +82,8 @@ class EdgeLBAM(nn.Module):
         self.reverse_attention = nn.ModuleList(ReverseAttention(c_mask[k], c[k]) for k in range(6))
         dec_in = [c[6]] + [2 * c[k] for k in (5, 4, 3, 2, 1)]
         dec_out = [c[5], c[4], c[3], c[2], c[1], c[0]]
-        self.decoder = nn.ModuleList(DecoderAttention(i, o) for i, o in zip(dec_in, dec_out))
+        smooth = config.smooth_upsampling
+        self.decoder = nn.ModuleList(DecoderAttention(i, o, smooth) for i, o in zip(dec_in, dec_out))
         self.output_conv = nn.ConvTranspose2d(2 * c[0], 3, 4, 2, 1, bias=False)
         if config.residual:
             # start close to the identity on the prefilled image (a residual of about +-0.01) while keeping the
@@ -128,6 +130,8 @@ class EdgeLBAM(nn.Module):
             k = 5 - j  # S_6 .. S_1 (0-based index 5 .. 0)
             d = layer(skips[k], d, forward_maps[k], reverse_maps[k])
         z = self.output_conv(d)
+        if self.config.smooth_upsampling:
+            z = binomial_blur(z)
         if self.config.residual:
             return (base + torch.tanh(z)).clamp(0, 1)
         return torch.tanh(z).abs()

@@ -7,9 +7,12 @@ from torch import nn
 from torch.nn.utils import spectral_norm as _spectral_norm
 
 from .configs import MECNetConfig
+from .smoothing import binomial_blur
 
 SIDE_MULTIPLE = 32
 MIN_SIDE = 96  # below this the 1/8-scale map is too small for the trunk's reflect padding
+#: index ranges of ``MECNet.decoder`` holding its two upsampling stages (ConvT, InstanceNorm, ReLU)
+DECODER_STAGES = ((0, 3), (3, 6))
 
 
 class ResidualBlock(nn.Module):
@@ -41,6 +44,8 @@ class MECNet(nn.Module):
     forward(gray (B,1,H,W) in [0,1], edges (B,1,H,W) in {0,1} Canny of the known region, hole (B,1,H,W) 1 = hole)
     -> edge_prob (B,1,H,W) in [0,1]. Masks its inputs itself. H and W must be multiples of 32 and at least 96.
     ``spectral_norm=True`` adds the paper's spectral normalization (training; published checkpoints).
+    With ``config.smooth_upsampling`` the output of each of the five upsampling stages (after its ReLU) is blurred
+    with the [1, 2, 1] binomial; the parameters are the same.
     """
 
     def __init__(self, config: MECNetConfig = MECNetConfig(), spectral_norm: bool = False) -> None:
@@ -104,7 +109,15 @@ class MECNet(nn.Module):
         f16 = F.adaptive_avg_pool2d(f64, (h // 4, w // 4))
         f32 = F.adaptive_avg_pool2d(f64, (h // 2, w // 2))
         f64, f8, f16, f32 = (self.trunk(f) for f in (f64, f8, f16, f32))
-        u16 = self.up1(f8)
-        u32 = self.up2(torch.cat((f16, u16), dim=1))
-        u64 = self.up3(torch.cat((f32, u32), dim=1))
-        return torch.sigmoid(self.decoder(torch.cat((f64, u64), dim=1)))
+        if not self.config.smooth_upsampling:
+            u16 = self.up1(f8)
+            u32 = self.up2(torch.cat((f16, u16), dim=1))
+            u64 = self.up3(torch.cat((f32, u32), dim=1))
+            return torch.sigmoid(self.decoder(torch.cat((f64, u64), dim=1)))
+        u16 = binomial_blur(self.up1(f8))
+        u32 = binomial_blur(self.up2(torch.cat((f16, u16), dim=1)))
+        u64 = binomial_blur(self.up3(torch.cat((f32, u32), dim=1)))
+        x = torch.cat((f64, u64), dim=1)
+        for start, stop in DECODER_STAGES:  # the two upsampling stages of the decoder (ConvT, IN, ReLU)
+            x = binomial_blur(self.decoder[start:stop](x))
+        return torch.sigmoid(self.decoder[DECODER_STAGES[-1][1]:](x))

@@ -58,6 +58,9 @@ class TrainConfig:
     # `lbam finetune` sets them from the weights it starts from, so fine-tuning keeps their decoding.
     edge_decode: Optional[str] = None
     edge_threshold: Optional[float] = None
+    # smooth_upsampling of both networks (ModelConfig.mecnet / .generator); None: the model configuration's.
+    # `lbam finetune` sets it from the weights it starts from.
+    smooth_upsampling: Optional[bool] = None
     edge_fm_weight: float = 10.0
     detach_edges: bool = True
     # schedule and bookkeeping

@@ -81,6 +81,11 @@ class Trainer:
                     if v is not None}
         if decoding:
             self.model_config = dataclasses.replace(self.model_config, **decoding)
+        if cfg.smooth_upsampling is not None:
+            mc, smooth = self.model_config, cfg.smooth_upsampling
+            self.model_config = dataclasses.replace(
+                mc, mecnet=dataclasses.replace(mc.mecnet, smooth_upsampling=smooth),
+                generator=dataclasses.replace(mc.generator, smooth_upsampling=smooth))
         self.step = 0
         self._build()
         if resume and (self.out / CHECKPOINT).exists():
@@ -96,8 +101,9 @@ class Trainer:
             from ..hub import resolve
 
             init_cfg, mec_sd, gen_sd, _ = read_weights_folder(resolve(cfg.init))
-            if init_cfg.mecnet != mc.mecnet or init_cfg.generator != mc.generator:
-                raise ValueError(f"--init weights are configuration {init_cfg.name!r}, the run is {mc.name!r}")
+            if init_cfg.parameter_layout() != mc.parameter_layout():
+                raise ValueError(f"--init weights (configuration {init_cfg.name!r}) have another architecture than "
+                                 f"the run ({mc.name!r})")
             mecnet.load_state_dict(mec_sd)
             generator.load_state_dict(gen_sd)
         if cfg.edge_loss == "gan":  # the paper's MECNet carries spectral normalization while training
