@@ -137,3 +137,59 @@ def test_grid_loss_is_zero_for_the_truth_and_positive_for_a_checkerboard():
     assert loss > 0
     loss.backward()
     assert np.isfinite(gridded.grad.numpy()).all()
+
+
+# ---- lattice ----------------------------------------------------------------------------------------
+def _noise(size=128, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(1, 3, size, size, generator=g) * 0.5 + 0.25
+
+
+def _tiled(pattern: torch.Tensor, size=128):
+    """A (P, P) pattern repeated over a (1, 3, size, size) image from the top-left corner."""
+    p = pattern.shape[0]
+    return pattern.repeat(size // p, size // p).view(1, 1, size, size).expand(1, 3, size, size)
+
+
+def test_lattice_of_unordered_texture_is_about_one():
+    hole = _hole(128, (0, 128, 0, 128))
+    s = D.fill_scores(D.fill_sums(_noise(seed=1), _noise(seed=2), hole))
+    for period in D.LATTICE_PERIODS:
+        assert 0.75 < s[f"lattice{period}"] < 1.33, (period, s)
+
+
+@pytest.mark.parametrize("period", D.LATTICE_PERIODS)
+def test_lattice_finds_a_pattern_repeating_at_its_period(period):
+    g = torch.Generator().manual_seed(period)
+    pattern = (torch.rand(period, period, generator=g) - 0.5) * 0.3
+    hole = _hole(128, (0, 128, 0, 128))
+    truth = _noise(seed=3)
+    fill = (_noise(seed=4) + _tiled(pattern)).clamp(0, 1)
+    s = D.fill_scores(D.fill_sums(fill, truth, hole))
+    assert s[f"lattice{period}"] > 3.0, s
+    # a period-2 checkerboard repeats at 4 and 8 too; blocks of 8 do not repeat every 2 pixels
+    if period == 8:
+        assert s["lattice2"] < 1.6, s
+
+
+def test_lattice_is_a_share_so_a_blur_is_not_a_lattice():
+    hole = _hole(128, (0, 128, 0, 128))
+    truth = _noise(seed=5)
+    faint = truth * 0.1 + 0.45  # the same detail at a tenth of its amplitude
+    s = D.fill_scores(D.fill_sums(faint, truth, hole))
+    for period in D.LATTICE_PERIODS:
+        assert s[f"lattice{period}"] == pytest.approx(1.0, rel=1e-3)
+    assert s["sharpness"] == pytest.approx(0.1, rel=1e-3)
+
+
+def test_lattice_counts_only_windows_mostly_in_the_hole():
+    hole = _hole(128, (0, 64, 0, 128))  # the top half
+    truth = _noise(seed=6)
+    fill = truth.clone()
+    # a checkerboard below the hole, beyond the reach of the 8-px moving average of the largest period
+    fill[..., 72:, :] += _tiled(torch.tensor([[0.2, -0.2], [-0.2, 0.2]]))[..., 72:, :]
+    s = D.fill_scores(D.fill_sums(fill.clamp(0, 1), truth, hole))
+    for period in D.LATTICE_PERIODS:
+        assert s[f"lattice{period}"] == pytest.approx(1.0, rel=1e-6)
+    fill[..., 40:64, :] += _tiled(torch.tensor([[0.2, -0.2], [-0.2, 0.2]]))[..., 40:64, :]  # now in the hole
+    assert D.fill_scores(D.fill_sums(fill.clamp(0, 1), truth, hole))["lattice2"] > 3.0

@@ -16,6 +16,11 @@ upset). Tensors: images (B,3,H,W) in [0,1], hole (B,1,H,W) 1 = hole, edge maps (
   transposed-convolution checkerboard, and the 4-8 px blocks of the decoder's deeper stages, which become
   16-64 px blocks when a crop is scaled up) over windows that lie mostly in the hole, fill over truth.
   1 = no more grid than the photo holds; a blurred fill scores below 1 at every period.
+* **Lattice** (``lattice_sums``): the share of the fill's fine detail that is locked to a 2, 4 or 8-pixel lattice
+  of pixel positions (``metrics.lattice_energy``: the same pattern at the same phase window after window; the
+  stripes, dots and blocks of upsampling stages), over windows that lie mostly in the hole, fill over truth.
+  A ratio of shares, so a blurred fill is not rewarded: about 1 for a fill whose detail is as unordered as a
+  photo's, well above 1 where an upsampling lattice shows (a share in the truth comes from its own texture).
 * **Blotches** (``blotch_counts``): the share of hole pixels whose colour is more than ``BLOTCH_DISTANCE`` (RGB
   Euclidean, values in [0,1]) from the truth *and* from every colour of the ring of known pixels around the hole
   (``BLOTCH_RING`` pixels wide): an off-colour patch that neither the truth nor the surroundings explain.
@@ -30,7 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from ..edges import rgb_to_gray
-from .metrics import grid_energy, sobel_magnitude, window_fraction
+from .metrics import LATTICE_REPEATS, grid_energy, lattice_energy, sobel_magnitude, window_fraction
 
 EDGE_TOLERANCE = 2.0
 HAZE_DISTANCE = 3.0
@@ -38,6 +43,7 @@ EDGE_THRESHOLD = 0.5
 SHARPNESS_ERODE = 3
 GRID_PERIODS = (2, 4, 8)
 GRID_MIN_HOLE_SHARE = 0.5
+LATTICE_PERIODS = (2, 4, 8)
 BLOTCH_DISTANCE = 0.15
 BLOTCH_RING = 8
 BLOTCH_RING_SAMPLES = 512
@@ -112,6 +118,22 @@ def grid_sums(out: torch.Tensor, target: torch.Tensor, hole: torch.Tensor) -> Di
     return sums
 
 
+def lattice_sums(out: torch.Tensor, target: torch.Tensor, hole: torch.Tensor) -> Dict[str, torch.Tensor]:
+    """Per image (B,) float64, for each period P of LATTICE_PERIODS: ``lattice{P}_locked_out`` /
+    ``lattice{P}_detail_out`` and the same of the truth (``_true``), ``metrics.lattice_energy`` summed over
+    the windows whose hole share is at least GRID_MIN_HOLE_SHARE."""
+    sums = {}
+    for period in LATTICE_PERIODS:
+        side = LATTICE_REPEATS * period
+        h, w = (hole.shape[-2] // side) * side, (hole.shape[-1] // side) * side
+        sel = (F.avg_pool2d(hole[..., :h, :w].float(), side) >= GRID_MIN_HOLE_SHARE).double()
+        for name, x in (("out", out), ("true", target)):
+            locked, detail = lattice_energy(x.float(), period)
+            sums[f"lattice{period}_locked_{name}"] = (locked.double() * sel).flatten(1).sum(1)
+            sums[f"lattice{period}_detail_{name}"] = (detail.double() * sel).flatten(1).sum(1)
+    return sums
+
+
 def blotch_counts(out: torch.Tensor, target: torch.Tensor, hole: torch.Tensor) -> Dict[str, torch.Tensor]:
     """Per image (B,) float64: ``blotch`` hole pixels whose colour is farther than BLOTCH_DISTANCE from the
     truth and from every colour of the ring of known pixels around the hole (up to BLOTCH_RING_SAMPLES ring
@@ -138,13 +160,14 @@ def blotch_counts(out: torch.Tensor, target: torch.Tensor, hole: torch.Tensor) -
 
 
 def fill_sums(out: torch.Tensor, target: torch.Tensor, hole: torch.Tensor) -> Dict[str, torch.Tensor]:
-    """All per-image sums of the fill defects (sharpness, grid, blotches) in one dict."""
-    return {**sharpness_sums(out, target, hole), **grid_sums(out, target, hole), **blotch_counts(out, target, hole)}
+    """All per-image sums of the fill defects (sharpness, grid, lattice, blotches) in one dict."""
+    return {**sharpness_sums(out, target, hole), **grid_sums(out, target, hole), **lattice_sums(out, target, hole),
+            **blotch_counts(out, target, hole)}
 
 
 def fill_scores(sums: Dict[str, torch.Tensor]) -> Dict[str, float]:
-    """``sharpness``, ``grid2``, ``grid4``, ``grid8`` (fill over truth) and ``blotch`` (share) from pooled
-    ``fill_sums`` (other keys of ``sums`` are ignored)."""
+    """``sharpness``, ``grid2``, ``grid4``, ``grid8``, ``lattice2``, ``lattice4``, ``lattice8`` (fill over truth)
+    and ``blotch`` (share) from pooled ``fill_sums`` (other keys of ``sums`` are ignored)."""
 
     def ratio(a: str, b: str) -> float:
         num, den = float(sums[a].sum()), float(sums[b].sum())
@@ -153,5 +176,9 @@ def fill_scores(sums: Dict[str, torch.Tensor]) -> Dict[str, float]:
     scores = {"sharpness": ratio("grad_out", "grad_true")}
     for period in GRID_PERIODS:
         scores[f"grid{period}"] = ratio(f"grid{period}_out", f"grid{period}_true")
+    for period in LATTICE_PERIODS:
+        share_out = ratio(f"lattice{period}_locked_out", f"lattice{period}_detail_out")
+        share_true = ratio(f"lattice{period}_locked_true", f"lattice{period}_detail_true")
+        scores[f"lattice{period}"] = share_out / share_true if share_true > 0 else 0.0
     scores["blotch"] = ratio("blotch", "hole_n")
     return scores

@@ -80,7 +80,7 @@ def evaluate(mecnet, generator, data, config: ModelConfig, device="cpu", per_ima
     """Metrics per bucket: {"ours"|"telea"|"telea5"...: {"10-20": {...}, ..., "all": {...}}}.
 
     Every method gets psnr, ssim, l1 (whole composited crop, 8-bit) and n; with ``defects`` also the fill
-    defects of ``defects.fill_scores`` (sharpness, grid2, grid4, grid8, blotch), and ours the edge scores of
+    defects of ``defects.fill_scores`` (sharpness, grid2/4/8, lattice2/4/8, blotch), and ours the edge scores of
     ``defects.edge_scores`` (edge_p, edge_r, edge_f1, haze) of the completed edge map against the Canny edges
     of the truth. ``telea_radii``: OpenCV Telea runs, named "telea" (first radius), "telea5", ...
     """
@@ -141,7 +141,8 @@ def format_table(report: Dict[str, Dict[str, Dict[str, float]]]) -> str:
 
 #: columns of the defect table: (report key, heading, format)
 DEFECT_COLUMNS = (("sharpness", "sharpness", "{:.2f}"), ("grid2", "grid2", "{:.2f}"), ("grid4", "grid4", "{:.2f}"),
-                  ("grid8", "grid8", "{:.2f}"), ("blotch", "blotch %", "{:.2%}"), ("edge_f1", "edge F1", "{:.3f}"), ("edge_p", "edge P", "{:.3f}"),
+                  ("grid8", "grid8", "{:.2f}"), ("lattice2", "lattice2", "{:.2f}"), ("lattice4", "lattice4", "{:.2f}"),
+                  ("lattice8", "lattice8", "{:.2f}"), ("blotch", "blotch %", "{:.2%}"), ("edge_f1", "edge F1", "{:.3f}"), ("edge_p", "edge P", "{:.3f}"),
                   ("edge_r", "edge R", "{:.3f}"), ("haze", "haze", "{:.3f}"))
 
 
@@ -169,10 +170,12 @@ GRID_COLUMNS = ("input (hole white)", "OpenCV Telea r3", "ours", "completed edge
 
 
 def save_samples(mecnet, generator, data, config: ModelConfig, device, path: Path, n: int = 4,
-                 gt_edges: bool = False) -> Path:
+                 gt_edges: bool = False, compare: Sequence[Tuple] = ()) -> Path:
     """A PNG grid of ``n`` validation crops, one row each (``GRID_COLUMNS``): input with the hole in white,
     Telea, our result, the merged edge map the generator read, the truth. Row r takes a crop spread evenly
-    over the images of ``data`` and its seeded hole of bucket r mod 4 (10-20 % ... 40-50 %). 8-bit output."""
+    over the images of ``data`` and its seeded hole of bucket r mod 4 (10-20 % ... 40-50 %). 8-bit output.
+    compare: other networks as (mecnet, generator, config) tuples; the result of each gets a column of its own
+    between Telea and ours, in order (e.g. the previous weights, to look at both on the same holes)."""
     ds = ValImages(data, config.train_size, per_image=1, canny_sigma=config.canny_sigma,
                    canny_low=config.canny_low, canny_high=config.canny_high)
     n_crops, n_buckets = len(ds.crops), len(ds.buckets)
@@ -180,11 +183,12 @@ def save_samples(mecnet, generator, data, config: ModelConfig, device, path: Pat
     batch = collate([ds[int((r % n_buckets) * n_crops + j)] for r, j in enumerate(crops)])
     image, hole = batch["image"], batch["hole"]
     out, edge = predict(mecnet, generator, batch, device, gt_edges, config)
+    others = [predict(m, g, batch, device, gt_edges, c)[0] for m, g, c in compare]
     baseline = telea(image, hole)
     rows = []
     for i in range(len(crops)):
         masked = image[i] * (1 - hole[i]) + hole[i]
-        tiles = [masked, baseline[i], out[i], edge[i].expand(3, -1, -1), image[i]]
+        tiles = [masked, baseline[i], *(o[i] for o in others), out[i], edge[i].expand(3, -1, -1), image[i]]
         rows.append(torch.cat([t.float().cpu() for t in tiles], dim=2))
     grid = (torch.cat(rows, dim=1).clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
     path = Path(path)
@@ -207,7 +211,8 @@ def evaluate_weights(weights: Optional[str], data: str, out_json: Optional[str] 
               "telea_radius": TELEA_RADIUS, "telea_radii": _method_names(telea_radii),
               "defects": {"edge_tolerance_px": D.EDGE_TOLERANCE, "haze_distance_px": D.HAZE_DISTANCE,
                           "edge_threshold": D.EDGE_THRESHOLD, "sharpness_erode_px": D.SHARPNESS_ERODE,
-                          "grid_periods": list(D.GRID_PERIODS), "blotch_distance": D.BLOTCH_DISTANCE,
+                          "grid_periods": list(D.GRID_PERIODS), "lattice_periods": list(D.LATTICE_PERIODS),
+                          "blotch_distance": D.BLOTCH_DISTANCE,
                           "blotch_ring_px": D.BLOTCH_RING},
               "metrics": report}
     if out_json:

@@ -101,3 +101,39 @@ def window_fraction(hole: torch.Tensor, period: int = 2) -> torch.Tensor:
     if period > 2:
         hole = F.avg_pool2d(hole, period // 2)
     return F.avg_pool2d(hole[..., 1:-1, 1:-1], GRID_WINDOW, 1)
+
+
+#: lattice windows are LATTICE_REPEATS periods on a side, so every phase of the lattice is averaged over
+#: LATTICE_REPEATS**2 pixels in each window
+LATTICE_REPEATS = 4
+
+
+def lattice_energy(x: torch.Tensor, period: int):
+    """How much of an image's fine detail is locked to a ``period``-pixel lattice of pixel positions.
+
+    A network's upsampling stages repeat their own artefacts at fixed pixel positions (the checkerboard of a
+    stride-2 transposed convolution at period 2, blocks of the deeper stages at periods 4 and 8); texture does
+    not. x (B,C,H,W) in [0,1] is averaged over its channels, its detail d = gray - (``period`` x ``period`` moving average)
+    keeps every zero-mean pattern of that period whole. The image is cut into non-overlapping windows of
+    ``LATTICE_REPEATS * period`` pixels aligned with the top-left corner (where the networks' lattice starts); in
+    each window d is averaged over the pixels of each of the period**2 lattice phases (y mod P, x mod P).
+    Returns (locked, detail), each (B,1,H//w,W//w) for windows of side w: ``locked`` the mean square of those
+    phase averages (less their mean), ``detail`` the mean square of d. A pattern repeating every ``period``
+    pixels (or a divisor of it) is all locked; random texture gives locked about detail / LATTICE_REPEATS**2.
+    """
+    if period < 2:
+        raise ValueError(f"period must be at least 2, got {period}")
+    gray = x.mean(1, keepdim=True) if x.shape[1] != 1 else x
+    lo, hi = (period - 1) // 2, period // 2
+    smooth = F.avg_pool2d(F.pad(gray, (lo, hi, lo, hi), mode="replicate"), period, 1)
+    d = gray - smooth
+    n, w = LATTICE_REPEATS, LATTICE_REPEATS * period
+    b, _, h, wd = d.shape
+    hn, wn = h // w, wd // w
+    d = d[..., :hn * w, :wn * w]
+    cells = d.reshape(b, 1, hn, n, period, wn, n, period)
+    phases = cells.mean(dim=(3, 6))  # (B, 1, hn, period, wn, period)
+    phases = phases - phases.mean(dim=(3, 5), keepdim=True)
+    locked = phases.square().mean(dim=(3, 5))
+    detail = cells.square().mean(dim=(3, 4, 6, 7))
+    return locked, detail
