@@ -242,3 +242,10 @@ def test_sample_grid_rows_cycle_the_buckets_and_columns_hold_telea_and_truth(tmp
         assert np.array_equal(tiles[1], expected_telea.round().astype(np.uint8))
         hole = sample["hole"][0].numpy() > 0.5
         assert (tiles[0][hole] == 255).all() and np.array_equal(tiles[2][~hole], truth[~hole])
+    # compared networks get a column each between Telea and ours; the same networks give the same tiles
+    mec, gen = MECNet(cfg.mecnet), EdgeLBAM(cfg.generator)
+    path = save_samples(mec, gen, two_images, cfg, "cpu", tmp_path / "c.png", n=2, compare=[(mec, gen, cfg)])
+    grid = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+    assert grid.shape == (2 * s, (len(GRID_COLUMNS) + 1) * s, 3)
+    assert np.array_equal(grid[:, 2 * s:3 * s], grid[:, 3 * s:4 * s])
+    assert not np.array_equal(grid[:, 1 * s:2 * s], grid[:, 2 * s:3 * s])
