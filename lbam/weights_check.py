@@ -55,7 +55,7 @@ def check_model_dict(d: Any) -> None:
 
     Absent entries are fine (the dataclass defaults apply); present ones must have the right type and lie in
     bounds: MECNet ``base`` in [1, 64] and ``n_blocks`` in [1, 8]; seven generator widths in [1, 512]; ``residual``
-    a bool; ``canny_sigma`` in (0, 16]; ``0 <= canny_low <= canny_high``;
+    and both ``smooth_upsampling`` bools; ``canny_sigma`` in (0, 16]; ``0 <= canny_low <= canny_high``;
     ``train_size`` a multiple of 128 in [128, 1024]; ``edge_threshold`` in (0, 1); ``name`` a string. Unknown
     keys and the values of ``prefill`` and ``edge_decode`` are checked by :meth:`ModelConfig.from_dict` itself.
     Raises WeightsError.
@@ -75,8 +75,10 @@ def check_model_dict(d: Any) -> None:
                                f"got {widths!r}")
         for i, w in enumerate(widths):
             _int(w, f"generator.widths[{i}]", 1, MAX_GENERATOR_WIDTH)
-    if "residual" in gen and not isinstance(gen["residual"], bool):
-        raise WeightsError(f"model config: generator.residual must be true or false, got {gen['residual']!r}")
+    for section, name, key in ((gen, "generator", "residual"), (gen, "generator", "smooth_upsampling"),
+                               (mec, "mecnet", "smooth_upsampling")):
+        if key in section and not isinstance(section[key], bool):
+            raise WeightsError(f"model config: {name}.{key} must be true or false, got {section[key]!r}")
     if "name" in d and not isinstance(d["name"], str):
         raise WeightsError(f"model config: name must be a string, got {d['name']!r}")
     if "canny_sigma" in d:

@@ -43,6 +43,8 @@ def test_the_bundled_and_a_saved_folder_pass(folder):
     (dict(generator__widths=[4, 8, 8]), "generator.widths"),
     (dict(generator__widths=[4, 8, 8, 8, 8, 8, 8.5]), "generator.widths[6]"),
     (dict(generator__residual="yes"), "residual"),
+    (dict(generator__smooth_upsampling=1), "generator.smooth_upsampling"),
+    (dict(mecnet__smooth_upsampling="on"), "mecnet.smooth_upsampling"),
     (dict(canny_low="x"), "canny_low"),
     (dict(canny_low=0.5, canny_high=0.2), "canny_low"),
     (dict(canny_high=-1), "canny_high"),
