@@ -17,10 +17,10 @@ upset). Tensors: images (B,3,H,W) in [0,1], hole (B,1,H,W) 1 = hole, edge maps (
   16-64 px blocks when a crop is scaled up) over windows that lie mostly in the hole, fill over truth.
   1 = no more grid than the photo holds; a blurred fill scores below 1 at every period.
 * **Lattice** (``lattice_sums``): the share of the fill's fine detail that is locked to a 2, 4 or 8-pixel lattice
-  of pixel positions (``metrics.lattice_energy``: the same pattern at the same phase window after window; the
-  stripes, dots and blocks of upsampling stages), over windows that lie mostly in the hole, fill over truth.
-  A ratio of shares, so a blurred fill is not rewarded: about 1 for a fill whose detail is as unordered as a
-  photo's, well above 1 where an upsampling lattice shows (a share in the truth comes from its own texture).
+  of pixel positions (``metrics.lattice_energy``: the same pattern at the same phase, the stripes, dots and
+  blocks of upsampling stages), per window, averaged over the windows that lie mostly in the hole, fill over
+  truth. A share, so a blurred fill is not rewarded: about 1 for a fill whose detail is as unordered as a
+  photo's, well above 1 where an upsampling lattice shows (the truth's share comes from its own texture).
 * **Blotches** (``blotch_counts``): the share of hole pixels whose colour is more than ``BLOTCH_DISTANCE`` (RGB
   Euclidean, values in [0,1]) from the truth *and* from every colour of the ring of known pixels around the hole
   (``BLOTCH_RING`` pixels wide): an off-colour patch that neither the truth nor the surroundings explain.
@@ -44,6 +44,10 @@ SHARPNESS_ERODE = 3
 GRID_PERIODS = (2, 4, 8)
 GRID_MIN_HOLE_SHARE = 0.5
 LATTICE_PERIODS = (2, 4, 8)
+LATTICE_MIN_HOLE_SHARE = 0.75
+#: detail energy (mean square, gray in [0, 1]) added to every window's: below it a window counts as flat (8-bit
+#: rounding alone gives about 1e-6; a checkerboard of +-2 levels, about 4e-5)
+LATTICE_FLAT = 1e-5
 BLOTCH_DISTANCE = 0.15
 BLOTCH_RING = 8
 BLOTCH_RING_SAMPLES = 512
@@ -119,18 +123,20 @@ def grid_sums(out: torch.Tensor, target: torch.Tensor, hole: torch.Tensor) -> Di
 
 
 def lattice_sums(out: torch.Tensor, target: torch.Tensor, hole: torch.Tensor) -> Dict[str, torch.Tensor]:
-    """Per image (B,) float64, for each period P of LATTICE_PERIODS: ``lattice{P}_locked_out`` /
-    ``lattice{P}_detail_out`` and the same of the truth (``_true``), ``metrics.lattice_energy`` summed over
-    the windows whose hole share is at least GRID_MIN_HOLE_SHARE."""
+    """Per image (B,) float64, for each period P of LATTICE_PERIODS: ``lattice{P}_out`` / ``lattice{P}_true``,
+    the locked share of each window (``metrics.lattice_energy``: locked / (detail + LATTICE_FLAT)) summed over
+    the windows whose hole share is at least LATTICE_MIN_HOLE_SHARE, and ``lattice{P}_n`` how many windows those
+    are. A share per window, so a faint lattice in a flat sky counts as much as one in a busy texture."""
     sums = {}
     for period in LATTICE_PERIODS:
         side = LATTICE_REPEATS * period
         h, w = (hole.shape[-2] // side) * side, (hole.shape[-1] // side) * side
-        sel = (F.avg_pool2d(hole[..., :h, :w].float(), side) >= GRID_MIN_HOLE_SHARE).double()
+        sel = (F.avg_pool2d(hole[..., :h, :w].float(), side) >= LATTICE_MIN_HOLE_SHARE).double()
+        sums[f"lattice{period}_n"] = sel.flatten(1).sum(1)
         for name, x in (("out", out), ("true", target)):
             locked, detail = lattice_energy(x.float(), period)
-            sums[f"lattice{period}_locked_{name}"] = (locked.double() * sel).flatten(1).sum(1)
-            sums[f"lattice{period}_detail_{name}"] = (detail.double() * sel).flatten(1).sum(1)
+            share = locked.double() / (detail.double() + LATTICE_FLAT)
+            sums[f"lattice{period}_{name}"] = (share * sel).flatten(1).sum(1)
     return sums
 
 
@@ -177,8 +183,6 @@ def fill_scores(sums: Dict[str, torch.Tensor]) -> Dict[str, float]:
     for period in GRID_PERIODS:
         scores[f"grid{period}"] = ratio(f"grid{period}_out", f"grid{period}_true")
     for period in LATTICE_PERIODS:
-        share_out = ratio(f"lattice{period}_locked_out", f"lattice{period}_detail_out")
-        share_true = ratio(f"lattice{period}_locked_true", f"lattice{period}_detail_true")
-        scores[f"lattice{period}"] = share_out / share_true if share_true > 0 else 0.0
+        scores[f"lattice{period}"] = ratio(f"lattice{period}_out", f"lattice{period}_true")
     scores["blotch"] = ratio("blotch", "hole_n")
     return scores

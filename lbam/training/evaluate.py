@@ -212,6 +212,7 @@ def evaluate_weights(weights: Optional[str], data: str, out_json: Optional[str] 
               "defects": {"edge_tolerance_px": D.EDGE_TOLERANCE, "haze_distance_px": D.HAZE_DISTANCE,
                           "edge_threshold": D.EDGE_THRESHOLD, "sharpness_erode_px": D.SHARPNESS_ERODE,
                           "grid_periods": list(D.GRID_PERIODS), "lattice_periods": list(D.LATTICE_PERIODS),
+                          "lattice_min_hole_share": D.LATTICE_MIN_HOLE_SHARE, "lattice_flat": D.LATTICE_FLAT,
                           "blotch_distance": D.BLOTCH_DISTANCE,
                           "blotch_ring_px": D.BLOTCH_RING},
               "metrics": report}
