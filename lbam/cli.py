@@ -157,7 +157,7 @@ def _train_config(args, stage: str, init: Optional[str], model: str):
                        scale=tuple(args.scale) if args.scale else None, vgg_weights=args.vgg_weights,
                        mask_dir=args.mask_dir, hole_range=tuple(args.hole_range) if args.hole_range else None,
                        workers=args.workers, seed=args.seed, tensorboard=args.tensorboard or None,
-                       w_grad=args.w_grad, w_grid=args.w_grid, edge_pos_weight=args.edge_pos_weight,
+                       w_grad=args.w_grad, w_grid=args.w_grid, w_adv=args.w_adv, edge_pos_weight=args.edge_pos_weight,
                        val_every=args.val_every, edge_decode=getattr(args, "edge_decode", None),
                        smooth_upsampling=_on_off(getattr(args, "smooth_upsampling", None)))
 
@@ -298,6 +298,9 @@ def _train_args(p: argparse.ArgumentParser, need_config: bool) -> None:
                    help="hole-area fraction range of the free-form training masks (default 0.05 0.6)")
     p.add_argument("--w-grad", type=float, help="weight of the local gradient-energy loss (sharper fills)")
     p.add_argument("--w-grid", type=float, help="weight of the checkerboard (grid energy) loss")
+    p.add_argument("--w-adv", type=float,
+                   help="weight of the adversarial (WGAN-GP) term against a two-column critic (sharper texture; "
+                        "0 in the fast recipe)")
     p.add_argument("--edge-pos-weight", type=float,
                    help="weight of edge pixels in MECNet's BCE (1 = plain; more recall for NMS decoding)")
     p.add_argument("--val-every", type=int, metavar="STEPS", help="validate every STEPS steps (default 500)")

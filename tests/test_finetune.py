@@ -130,3 +130,12 @@ def test_train_init_accepts_weights_trained_with_the_other_smoothing(tmp_path, s
                          EdgeLBAM(other.generator).state_dict())
     with pytest.raises(ValueError, match="--init weights"):
         Trainer(tiny(tmp_path / "run2", init=str(tmp_path / "other"), max_steps=1))
+
+
+def test_train_takes_an_adversarial_weight(tmp_path):
+    assert main(["train", "joint", "--data", str(PHOTOS), "--out", str(tmp_path / "run"), "--config", "tiny",
+                 "--w-adv", "0.01", "--max-steps", "1", "--batch-size", "2", "--size", "128"]) == 0
+    import math
+
+    row = _rows(tmp_path / "run" / "train_log.csv")[-1]
+    assert math.isfinite(float(row["critic"])) and math.isfinite(float(row["adv"]))  # the critic trained, logged
