@@ -2,11 +2,12 @@
 # One training leg on a lent GPU machine (the device tool), in one call of at most 10 minutes:
 #
 #   python scripts/make_shard.py                       # here, once: .shard/ (~15 MiB, git-ignored)
-#   device run: command "bash scripts/device_leg.sh --init lbam-compact --max-steps 8000", carry [".shard"],
-#               timeout_s 600
+#   device run: command "bash scripts/device_leg.sh --init lbam-compact-v3 --edge-decode none --max-steps 8000
+#               --decay-from 2000", carry [".shard"], timeout_s 600
 #
 # Trains `lbam train joint --config compact` on .shard/photo and .shard/texture for MINUTES (default 8) with the
-# arguments given (they are passed on to `lbam train` and override the defaults below), then exports the EMA
+# arguments given (they are passed on to `lbam train` and override the defaults below; without --edge-decode the
+# compact configuration decodes MECNet's map with NMS, without --init it starts from scratch), then exports the EMA
 # weights in float16 to $OUT/weights (config.json + two safetensors, about 13 MB: what comes back; a checkpoint
 # with the optimiser state is too large to). A later leg continues with `--init` on the folder that came back
 # (copy it into the repo and carry it). Evaluate what came back here, on corpus/val:
