@@ -229,3 +229,12 @@ def test_smooth_upsampling_leaves_no_period_2_pattern_in_the_residual():
         energy[on] = float(phases.var())
     assert energy[False] > 1e-3, energy
     assert energy[True] < 1e-6 * energy[False], energy
+
+
+def test_model_config_bounds_the_edge_threshold_itself():
+    import dataclasses
+
+    for bad in (0.0, 1.0, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="edge_threshold"):
+            dataclasses.replace(get_config("compact"), edge_threshold=bad)
+    assert dataclasses.replace(get_config("compact"), edge_threshold=0.3).edge_threshold == 0.3

@@ -82,6 +82,8 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.edge_decode not in EDGE_DECODES:
             raise ValueError(f"edge_decode must be one of {EDGE_DECODES}, got {self.edge_decode!r}")
+        if not 0.0 < self.edge_threshold < 1.0:
+            raise ValueError(f"edge_threshold must be in (0, 1), got {self.edge_threshold!r}")
 
     def parameter_layout(self) -> Tuple[MECNetConfig, EdgeLBAMConfig]:
         """What decides the two networks' parameter names and shapes: their configurations with the
