@@ -159,6 +159,8 @@ def _train_config(args, stage: str, init: Optional[str], model: str):
                        workers=args.workers, seed=args.seed, tensorboard=args.tensorboard or None,
                        w_grad=args.w_grad, w_grid=args.w_grid, w_adv=args.w_adv, edge_pos_weight=args.edge_pos_weight,
                        val_every=args.val_every, edge_decode=getattr(args, "edge_decode", None),
+                       short_side=args.short_side,
+                       refine_factors=tuple(args.refine_factors) if args.refine_factors else None,
                        smooth_upsampling=_on_off(getattr(args, "smooth_upsampling", None)))
 
 
@@ -292,6 +294,12 @@ def _train_args(p: argparse.ArgumentParser, need_config: bool) -> None:
     p.add_argument("--pixel-loss", choices=("l1", "l2"), help="hole-weighted L1 (paper) or squared error")
     p.add_argument("--scale", type=float, nargs=2, metavar=("MIN", "MAX"),
                    help="random zoom range of the training crops (short side 350 * U(MIN, MAX))")
+    p.add_argument("--short-side", type=int,
+                   help="short side the images are resized to before the zoom and the crop (default 350)")
+    p.add_argument("--refine-factors", type=int, nargs="+", metavar="F",
+                   help="train the coarse-to-fine refinement: the hole's prefill is the truth downscaled by one of "
+                        "these factors (e.g. 2 4) and upscaled back, the losses see what strategy 'pyramid' keeps; "
+                        "the export then says coarse_to_fine")
     p.add_argument("--vgg-weights", help="local VGG-16 weights file for the perceptual/style losses")
     p.add_argument("--mask-dir", help="folder of hole masks to train with (default: free-form masks)")
     p.add_argument("--hole-range", type=float, nargs=2, metavar=("MIN", "MAX"),

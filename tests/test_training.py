@@ -65,6 +65,52 @@ def test_train_images_are_deterministic_per_index():
     assert float((a["edges"] * a["hole"]).sum()) == 0
 
 
+def test_refinement_samples_hold_the_truth_scaled_down_and_up():
+    from lbam.tiling import resize
+
+    ds = TrainImages(TRAIN, size=64, short_side=96, seed=1, prefill_factors=(2, 4))
+    a = ds[5]
+    assert set(a) == {"image", "hole", "gray", "edges", "edges_full", "prefill"}
+    assert torch.equal(a["image"], TrainImages(TRAIN, size=64, short_side=96, seed=1)[5]["image"])  # same crops
+    image, prefill = a["image"], a["prefill"]
+    found = [f for f in (2, 4) if torch.allclose(prefill, resize(resize(image[None], (64 // f,) * 2), (64, 64))[0]
+                                                 .clamp(0, 1))]
+    assert len(found) == 1
+    # same colours, less detail
+    assert abs(float(prefill.mean() - image.mean())) < 0.01
+    detail = lambda x: float((x[:, :, 1:] - x[:, :, :-1]).abs().mean())  # noqa: E731
+    assert detail(prefill) < 0.8 * detail(image)
+    factors = {f for i in range(40) for f in (2, 4)
+               if torch.allclose(ds[i]["prefill"], resize(resize(ds[i]["image"][None], (64 // f,) * 2), (64, 64))[0]
+                                 .clamp(0, 1))}
+    assert factors == {2, 4}
+    with pytest.raises(ValueError, match="prefill factors"):
+        TrainImages(TRAIN, size=64, prefill_factors=(3,))
+
+
+def test_refinement_training_runs_and_exports_coarse_to_fine(tmp_path):
+    from lbam import Inpainter
+    from lbam.cli import main
+    from lbam.training.export import export_run
+    from lbam.training.steps import train_step
+    from lbam.training.trainer import Trainer
+
+    torch.manual_seed(0)
+    tr = Trainer(tiny_config(tmp_path / "t", TRAIN, refine_factors=(2,)))
+    batch = collate([TrainImages(TRAIN, size=128, seed=0, prefill_factors=(2,))[i] for i in range(2)])
+    logs = train_step(tr.cfg, tr.nets, batch, tr._autocast)
+    assert np.isfinite(logs["loss"])
+    assert main(["train", "joint", "--data", str(TRAIN), "--out", str(tmp_path / "run"), "--config", "tiny",
+                 "--refine-factors", "2", "4", "--short-side", "160", "--max-steps", "1", "--batch-size", "2",
+                 "--size", "128"]) == 0
+    export_run(str(tmp_path / "run"), str(tmp_path / "w"))
+    inp = Inpainter.from_pretrained(str(tmp_path / "w"), device="cpu")
+    assert inp.coarse_to_fine
+    # a generator without a prefill (the paper's) cannot be trained to refine
+    with pytest.raises(ValueError, match="prefill"):
+        Trainer(tiny_config(tmp_path / "p", TRAIN, model="tiny-paper", refine_factors=(2,), max_steps=1)).run()
+
+
 def test_several_folders_are_sampled_equally_often(tmp_path):
     one, many = tmp_path / "one", tmp_path / "many"
     one.mkdir(), many.mkdir()

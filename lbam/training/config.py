@@ -30,6 +30,9 @@ class TrainConfig:
     short_side: int = 350
     scale: Tuple[float, float] = (1.0, 2.0)
     hole_range: Tuple[float, float] = (0.05, 0.6)
+    # coarse-to-fine refinement training: the hole's prefill is the truth downscaled by one of these factors and
+    # upscaled back, and the losses see what a refinement pass keeps (lbam.tiling.add_detail). () = off
+    refine_factors: Tuple[int, ...] = ()
     batch_size: int = 8
     workers: int = 0
     # optimisation
@@ -91,6 +94,7 @@ class TrainConfig:
             self.data = list(self.data)
         self.scale, self.betas = tuple(self.scale), tuple(self.betas)
         self.edge_betas, self.hole_range = tuple(self.edge_betas), tuple(self.hole_range)
+        self.refine_factors = tuple(int(f) for f in self.refine_factors)
         if len(self.hole_range) != 2 or not 0 <= self.hole_range[0] < self.hole_range[1] <= 1:
             raise ValueError(f"hole_range must be (min, max) with 0 <= min < max <= 1, got {self.hole_range}")
 

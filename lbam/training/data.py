@@ -3,7 +3,9 @@
 Every sample is a dict of float32 tensors:
   image (3, S, S) in [0, 1]; hole (1, S, S) 1 = hole; gray (1, S, S) in [0, 1];
   edges (1, S, S) Canny of the known region only (MECNet input); edges_full (1, S, S) Canny of the whole
-  crop (the ground truth MECNet learns, and the paper's edges for the ``inpaint`` stage).
+  crop (the ground truth MECNet learns, and the paper's edges for the ``inpaint`` stage);
+  with ``prefill_factors`` also prefill (3, S, S) in [0, 1]: the crop downscaled by one of the factors and
+  upscaled back (``lbam.tiling.resize``), what a coarse-to-fine refinement pass finds in the hole.
 Samples are a pure function of (seed, index): resuming at a step reproduces the same batches.
 """
 from __future__ import annotations
@@ -78,12 +80,18 @@ class TrainImages(torch.utils.data.Dataset):
     resizes it so the short side is ``short_side * U(scale)`` (never below ``size``), takes a random
     ``size`` crop, flips it horizontally half the time, and draws a hole (free-form, or from ``mask_dir``).
     Index ``i`` always gives the same sample for the same seed; the dataset is ``length`` samples long.
+    prefill_factors: when given, each sample also holds ``prefill``, the crop downscaled by a factor drawn from
+    them and upscaled back (the refinement training of coarse-to-fine inpainting).
     """
 
     def __init__(self, root, size: int = 256, short_side: int = 350, scale: Tuple[float, float] = (1.0, 1.0),
                  mask_dir=None, hole_range: Tuple[float, float] = (0.0, 0.6), seed: int = 0,
                  canny_sigma: float = 1.5, canny_low: float = 0.1, canny_high: float = 0.2,
-                 length: int = 10**9) -> None:
+                 length: int = 10**9, prefill_factors: Sequence[int] = ()) -> None:
+        if any(int(f) < 2 or size % int(f) for f in prefill_factors):
+            raise ValueError(f"prefill factors must be integers >= 2 dividing the crop size {size}, "
+                             f"got {tuple(prefill_factors)}")
+        self.prefill_factors = tuple(int(f) for f in prefill_factors)
         roots = [root] if isinstance(root, (str, Path)) else list(root)
         if not roots:
             raise FileNotFoundError("no training folder given")
@@ -129,7 +137,21 @@ class TrainImages(torch.utils.data.Dataset):
             hole = self._mask_folder.sample(self.size)
         else:
             hole = FreeFormMasks(mask_seed, ratio_range=self.hole_range).sample(self.size)
-        return make_sample(crop, hole, *self.canny)
+        sample = make_sample(crop, hole, *self.canny)
+        if self.prefill_factors:
+            factor = self.prefill_factors[int(rng.integers(len(self.prefill_factors)))]
+            sample["prefill"] = coarse_copy(sample["image"], factor)
+        return sample
+
+
+def coarse_copy(image: torch.Tensor, factor: int) -> torch.Tensor:
+    """``image`` (3, S, S) in [0, 1] downscaled by ``factor`` and upscaled back with ``lbam.tiling.resize`` (the
+    resampling of the coarse-to-fine passes): the detail a coarser pass cannot hold is gone. Returns (3, S, S)."""
+    from ..tiling import resize
+
+    h, w = image.shape[-2:]
+    small = resize(image[None], (h // factor, w // factor))
+    return resize(small, (h, w))[0].clamp(0, 1)
 
 
 def fixed_crops(root, size: int = 256, short_side: int = 350, per_image: int = 2) -> List[np.ndarray]:

@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 # the settings of the (last) training launch recorded with exported weights
 _RECIPE_KEYS = ("size", "batch_size", "scale", "hole_range", "pixel_loss", "lr", "edge_lr", "edge_loss", "w_adv",
                 "w_perc", "w_style", "w_grad", "w_grid", "edge_pos_weight", "ema_decay", "decay_from", "max_steps",
-                "min_lr_ratio")
+                "min_lr_ratio", "short_side", "refine_factors")
 
 
 def _plain_mecnet_state(state: Dict[str, torch.Tensor], config: ModelConfig) -> Dict[str, torch.Tensor]:
@@ -37,6 +37,7 @@ def export_run(run: str, out: str, half: bool = False, ema: bool = True,
 
     ema: export the exponential moving average of the weights (what validation measures) rather than the raw
     ones, when the run has it. half: store float16 tensors (halves the size; loaded back as the model's dtype).
+    A run trained with ``refine_factors`` exports ``"coarse_to_fine": true`` (``Inpainter.coarse_to_fine``).
     """
     state = torch.load(Path(run) / CHECKPOINT, map_location="cpu", weights_only=True)
     config = ModelConfig.from_dict(state["model_config"])
@@ -53,6 +54,8 @@ def export_run(run: str, out: str, half: bool = False, ema: bool = True,
                          "recipe": train_cfg.get("recipe"), "data": train_cfg.get("data"), "ema": bool(prefix),
                          "init": train_cfg.get("init"),
                          **{k: train_cfg.get(k) for k in _RECIPE_KEYS if k in train_cfg}}}
+    if train_cfg.get("refine_factors"):  # trained to refine: strategy "auto" may pick "pyramid" for these weights
+        meta["coarse_to_fine"] = True
     meta.update(extra or {})
     hashes = write_weights_folder(out, config, mec, gen, extra=meta)
     log.info("exported %s -> %s: %s", run, out, json.dumps(hashes))

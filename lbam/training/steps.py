@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from ..compose import composite, decode_edges, merge_edges
+from ..tiling import add_detail
 from . import losses as L
 from .config import TrainConfig
 
@@ -86,7 +87,9 @@ def _generator_losses(cfg: TrainConfig, nets: Networks, image, hole, out, logs) 
 
 def train_step(cfg: TrainConfig, nets: Networks, batch: Dict[str, torch.Tensor], autocast,
                edge_decode: str = "none", edge_threshold: float = 0.5) -> Dict[str, float]:
-    """One step of ``cfg.stage`` on ``batch`` (see data.py for its keys). Returns the logged losses.
+    """One step of ``cfg.stage`` on ``batch`` (see data.py for its keys). Returns the logged losses. A batch with
+    ``prefill`` trains the coarse-to-fine refinement: the generator gets it as its prefill, and the losses see
+    ``lbam.tiling.add_detail(prefill, output)``, what the ``pyramid`` strategy keeps.
     edge_decode / edge_threshold: the model configuration's decoding of MECNet's output (``decode_edges``),
     applied to the edges the generator reads, as at inference."""
     image, hole, gray = batch["image"], batch["hole"], batch["gray"]
@@ -106,7 +109,11 @@ def train_step(cfg: TrainConfig, nets: Networks, batch: Dict[str, torch.Tensor],
                 prob = edge_prob.detach() if cfg.detach_edges else edge_prob
                 prob = decode_edges(prob, edge_decode, edge_threshold)
                 edge = merge_edges(prob, edges, hole)
-            out = nets.generator(image, hole, edge).float()
+            prefill = batch.get("prefill")
+            if prefill is None:
+                out = nets.generator(image, hole, edge).float()
+            else:  # a refinement pass: the upscaled coarser fill in the hole, and only the detail is kept
+                out = add_detail(prefill, nets.generator(image, hole, edge, prefill=prefill).float())
             total = total + _generator_losses(cfg, nets, image, hole, out, logs)
     opts = ([nets.opt_mecnet] if train_edges else []) + ([nets.opt_generator] if train_gen else [])
     for opt in opts:

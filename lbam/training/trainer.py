@@ -188,8 +188,10 @@ class Trainer:
 
     def _loader(self):
         cfg, mc = self.cfg, self.model_config
+        if cfg.refine_factors and mc.generator.prefill != "pyramid":
+            raise ValueError(f"refinement training needs a generator that takes a prefill; {mc.name!r} does not")
         ds = TrainImages(cfg.data, cfg.size, cfg.short_side, cfg.scale, cfg.mask_dir, cfg.hole_range, cfg.seed,
-                         mc.canny_sigma, mc.canny_low, mc.canny_high)
+                         mc.canny_sigma, mc.canny_low, mc.canny_high, prefill_factors=cfg.refine_factors)
         sampler = StepSampler(self.step, cfg.batch_size, self.rank, self.world)
         return torch.utils.data.DataLoader(ds, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.workers,
                                            collate_fn=collate, pin_memory=self.device.type == "cuda",
