@@ -19,6 +19,7 @@ import torch
 
 from ..edges import canny, rgb_to_gray
 from ..io import IMAGE_SUFFIXES
+from ..tiling import resize
 from .masks import PAPER_BUCKETS, FreeFormMasks, MaskFolder
 
 
@@ -147,8 +148,6 @@ class TrainImages(torch.utils.data.Dataset):
 def coarse_copy(image: torch.Tensor, factor: int) -> torch.Tensor:
     """``image`` (3, S, S) in [0, 1] downscaled by ``factor`` and upscaled back with ``lbam.tiling.resize`` (the
     resampling of the coarse-to-fine passes): the detail a coarser pass cannot hold is gone. Returns (3, S, S)."""
-    from ..tiling import resize
-
     h, w = image.shape[-2:]
     small = resize(image[None], (h // factor, w // factor))
     return resize(small, (h, w))[0].clamp(0, 1)
