@@ -85,9 +85,7 @@ def test_finetune_keeps_the_edge_decoding_of_the_weights_it_starts_from(tmp_path
     from lbam.weights_io import read_weights_folder, write_weights_folder
 
     tiny_cfg = get_config("tiny")
-    cfg = dataclasses.replace(tiny_cfg, edge_decode="nms", edge_threshold=0.4,
-                              mecnet=dataclasses.replace(tiny_cfg.mecnet, smooth_upsampling=True),
-                              generator=dataclasses.replace(tiny_cfg.generator, smooth_upsampling=True))
+    cfg = dataclasses.replace(tiny_cfg.with_smooth_upsampling(True), edge_decode="nms", edge_threshold=0.4)
     # the named configuration decodes nothing and does not smooth
     assert tiny_cfg.edge_decode == "none" and not tiny_cfg.generator.smooth_upsampling
     torch.manual_seed(0)
@@ -112,8 +110,7 @@ def test_train_init_accepts_weights_trained_with_the_other_smoothing(tmp_path, s
     from lbam.weights_io import read_weights_folder, write_weights_folder
 
     tiny_cfg = get_config("tiny")
-    start = dataclasses.replace(tiny_cfg, mecnet=dataclasses.replace(tiny_cfg.mecnet, smooth_upsampling=switch == "off"),
-                                generator=dataclasses.replace(tiny_cfg.generator, smooth_upsampling=switch == "off"))
+    start = tiny_cfg.with_smooth_upsampling(switch == "off")
     torch.manual_seed(0)
     write_weights_folder(tmp_path / "start", start, MECNet(start.mecnet).state_dict(),
                          EdgeLBAM(start.generator).state_dict())

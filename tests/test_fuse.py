@@ -334,11 +334,7 @@ def test_winograd_filters_follow_the_weight():
 
 
 def test_fused_copies_of_smooth_upsampling_networks_match():
-    import dataclasses
-
-    base = get_config("tiny")
-    cfg = dataclasses.replace(base, mecnet=dataclasses.replace(base.mecnet, smooth_upsampling=True),
-                              generator=dataclasses.replace(base.generator, smooth_upsampling=True))
+    cfg = get_config("tiny").with_smooth_upsampling(True)
     torch.manual_seed(0)
     gen, mec = EdgeLBAM(cfg.generator).eval(), MECNet(cfg.mecnet).eval()
     _randomise_batchnorm(gen)

@@ -163,13 +163,6 @@ def test_fused_copy_keeps_the_model_class():
 
 
 # ---- smooth upsampling ---------------------------------------------------------------------------------
-def _smooth(config: ModelConfig, on: bool = True) -> ModelConfig:
-    import dataclasses
-
-    return dataclasses.replace(config, mecnet=dataclasses.replace(config.mecnet, smooth_upsampling=on),
-                               generator=dataclasses.replace(config.generator, smooth_upsampling=on))
-
-
 def test_binomial_blur_keeps_constants_and_removes_the_period_2_pattern():
     from lbam.models.smoothing import binomial_blur
 
@@ -187,7 +180,7 @@ def test_smooth_upsampling_adds_no_parameters_and_changes_the_output():
     torch.manual_seed(0)
     base = get_config("tiny")
     mec, gen = MECNet(base.mecnet).eval(), EdgeLBAM(base.generator).eval()
-    s = _smooth(base)
+    s = base.with_smooth_upsampling(True)
     assert s.parameter_layout() == base.parameter_layout() and s != base
     mec_s, gen_s = MECNet(s.mecnet).eval(), EdgeLBAM(s.generator).eval()
     mec_s.load_state_dict(mec.state_dict())  # strict: the same names and shapes
@@ -221,7 +214,7 @@ def test_smooth_upsampling_leaves_no_period_2_pattern_in_the_residual():
     energy = {}
     for on in (False, True):
         torch.manual_seed(0)
-        gen = EdgeLBAM(_smooth(base, on).generator).eval()
+        gen = EdgeLBAM(base.with_smooth_upsampling(on).generator).eval()
         gen.output_conv = Lattice()
         with torch.no_grad():
             r = gen(image, hole, edges)[..., 16:-16, 16:-16] - 0.5

@@ -85,11 +85,17 @@ class ModelConfig:
         if not 0.0 < self.edge_threshold < 1.0:
             raise ValueError(f"edge_threshold must be in (0, 1), got {self.edge_threshold!r}")
 
+    def with_smooth_upsampling(self, on: bool) -> "ModelConfig":
+        """This configuration with ``smooth_upsampling`` set to ``on`` in both networks."""
+        return replace(self, mecnet=replace(self.mecnet, smooth_upsampling=on),
+                       generator=replace(self.generator, smooth_upsampling=on))
+
     def parameter_layout(self) -> Tuple[MECNetConfig, EdgeLBAMConfig]:
         """What decides the two networks' parameter names and shapes: their configurations with the
         parameter-free switches (``smooth_upsampling``) reset. Weights load into any configuration whose layout
         equals theirs."""
-        return (replace(self.mecnet, smooth_upsampling=False), replace(self.generator, smooth_upsampling=False))
+        plain = self.with_smooth_upsampling(False)
+        return plain.mecnet, plain.generator
 
     def to_dict(self) -> Dict[str, Any]:
         d = asdict(self)

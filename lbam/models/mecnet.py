@@ -15,6 +15,10 @@ MIN_SIDE = 96  # below this the 1/8-scale map is too small for the trunk's refle
 DECODER_STAGES = ((0, 3), (3, 6))
 
 
+def _unchanged(x: torch.Tensor) -> torch.Tensor:
+    return x
+
+
 class ResidualBlock(nn.Module):
     """x + IN(conv3x3(ReLU(IN(dilated conv3x3(x))))), reflect padding, convs without bias. (B, C, H, W) -> same."""
 
@@ -109,15 +113,11 @@ class MECNet(nn.Module):
         f16 = F.adaptive_avg_pool2d(f64, (h // 4, w // 4))
         f32 = F.adaptive_avg_pool2d(f64, (h // 2, w // 2))
         f64, f8, f16, f32 = (self.trunk(f) for f in (f64, f8, f16, f32))
-        if not self.config.smooth_upsampling:
-            u16 = self.up1(f8)
-            u32 = self.up2(torch.cat((f16, u16), dim=1))
-            u64 = self.up3(torch.cat((f32, u32), dim=1))
-            return torch.sigmoid(self.decoder(torch.cat((f64, u64), dim=1)))
-        u16 = binomial_blur(self.up1(f8))
-        u32 = binomial_blur(self.up2(torch.cat((f16, u16), dim=1)))
-        u64 = binomial_blur(self.up3(torch.cat((f32, u32), dim=1)))
+        smooth = binomial_blur if self.config.smooth_upsampling else _unchanged
+        u16 = smooth(self.up1(f8))
+        u32 = smooth(self.up2(torch.cat((f16, u16), dim=1)))
+        u64 = smooth(self.up3(torch.cat((f32, u32), dim=1)))
         x = torch.cat((f64, u64), dim=1)
         for start, stop in DECODER_STAGES:  # the two upsampling stages of the decoder (ConvT, IN, ReLU)
-            x = binomial_blur(self.decoder[start:stop](x))
+            x = smooth(self.decoder[start:stop](x))
         return torch.sigmoid(self.decoder[DECODER_STAGES[-1][1]:](x))

@@ -82,10 +82,7 @@ class Trainer:
         if decoding:
             self.model_config = dataclasses.replace(self.model_config, **decoding)
         if cfg.smooth_upsampling is not None:
-            mc, smooth = self.model_config, cfg.smooth_upsampling
-            self.model_config = dataclasses.replace(
-                mc, mecnet=dataclasses.replace(mc.mecnet, smooth_upsampling=smooth),
-                generator=dataclasses.replace(mc.generator, smooth_upsampling=smooth))
+            self.model_config = self.model_config.with_smooth_upsampling(cfg.smooth_upsampling)
         self.step = 0
         self._build()
         if resume and (self.out / CHECKPOINT).exists():
