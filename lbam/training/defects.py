@@ -125,14 +125,13 @@ def grid_sums(out: torch.Tensor, target: torch.Tensor, hole: torch.Tensor) -> Di
 def lattice_sums(out: torch.Tensor, target: torch.Tensor, hole: torch.Tensor) -> Dict[str, torch.Tensor]:
     """Per image (B,) float64, for each period P of LATTICE_PERIODS: ``lattice{P}_out`` / ``lattice{P}_true``,
     the locked share of each window (``metrics.lattice_energy``: locked / (detail + LATTICE_FLAT)) summed over
-    the windows whose hole share is at least LATTICE_MIN_HOLE_SHARE, and ``lattice{P}_n`` how many windows those
-    are. A share per window, so a faint lattice in a flat sky counts as much as one in a busy texture."""
+    the windows whose hole share is at least LATTICE_MIN_HOLE_SHARE (fill over truth, the window count cancels).
+    A share per window, so a faint lattice in a flat sky counts as much as one in a busy texture."""
     sums = {}
     for period in LATTICE_PERIODS:
         side = LATTICE_REPEATS * period
         h, w = (hole.shape[-2] // side) * side, (hole.shape[-1] // side) * side
         sel = (F.avg_pool2d(hole[..., :h, :w].float(), side) >= LATTICE_MIN_HOLE_SHARE).double()
-        sums[f"lattice{period}_n"] = sel.flatten(1).sum(1)
         for name, x in (("out", out), ("true", target)):
             locked, detail = lattice_energy(x.float(), period)
             share = locked.double() / (detail.double() + LATTICE_FLAT)
