@@ -73,6 +73,11 @@ class Inpainter:
         #: the weights' config.json says ``"coarse_to_fine": true`` (weights trained to refine an upscaled fill):
         #: with weights trained only at 256, the refinement costs 5-10x the time for no measured gain (README).
         self.coarse_to_fine = False
+        #: Where a refinement pass of "pyramid" gets the edges inside each tile's hole (``tiling.REFINE_EDGES``):
+        #: "mecnet" (MECNet completes them from the tile's known pixels) or "prefill" (the Canny edges of the
+        #: upscaled coarser fill the tile holds; MECNet, about half of a pass's time, is not run). A user's edge
+        #: guide wins over both.
+        self.refine_edges = "mecnet"
         self.refresh()
 
     def refresh(self) -> None:
@@ -153,6 +158,8 @@ class Inpainter:
         network's fine detail (:func:`lbam.tiling.add_detail`), and the blended answers
         (:func:`lbam.tiling.blend`) replace the hole pixels of img_t. edge_canvas (1,H,W) or None: receives the
         native pass's edge maps, blended."""
+        if self.refine_edges not in tiling.REFINE_EDGES:
+            raise ValueError(f"refine_edges must be one of {tiling.REFINE_EDGES}, got {self.refine_edges!r}")
         (h, w), tile = hole.shape, self.config.train_size
         overlap = tile // 8
         for size in tiling.level_sizes((h, w), coarse_scale):
@@ -169,6 +176,10 @@ class Inpainter:
                 x = tiling.extract(level_img, group)
                 m = tiling.extract_mask(level_hole, group, device=self.device)
                 g = tiling.extract(level_guide, group) if level_guide is not None else None
+                if g is None and self.refine_edges == "prefill":
+                    cfg = self.config
+                    g = canny_edges(rgb_to_gray(x), torch.zeros_like(m), cfg.canny_sigma, cfg.canny_low,
+                                    cfg.canny_high)
                 out, edge = self._run(x, m, g, prefill=x)
                 outs.append(tiling.add_detail(x, out))
                 edge_maps.append(edge)

@@ -25,7 +25,7 @@ from typing import List, Optional
 from .errors import LbamError
 from .io import IMAGE_SUFFIXES
 from .models.configs import EDGE_DECODES
-from .tiling import STRATEGIES
+from .tiling import REFINE_EDGES, STRATEGIES
 
 log = logging.getLogger("lbam")
 
@@ -40,7 +40,9 @@ def _inpainter(args):
 
     dtype = getattr(args, "dtype", None)
     dtype = None if dtype in (None, "float32") else getattr(torch, dtype)
-    return Inpainter.from_pretrained(args.weights, device=args.device, dtype=dtype)
+    inp = Inpainter.from_pretrained(args.weights, device=args.device, dtype=dtype)
+    inp.refine_edges = getattr(args, "refine_edges", inp.refine_edges)
+    return inp
 
 
 def _pairs(images: Path, masks: Path):
@@ -226,7 +228,8 @@ def cmd_evaluate(args) -> int:
         from .training.native import evaluate_native_weights, format_native
 
         result = evaluate_native_weights(args.weights, args.data, args.max_side, args.images, args.json, args.device,
-                                         args.strategies, args.telea_radius or [3, 5], log=print)
+                                         args.strategies, args.telea_radius or [3, 5], log=print,
+                                         refine_edges=args.refine_edges)
         print(f"weights: {result['weights']}  data: {result['data']}  long side <= {args.max_side}")
         print(format_native(result))
         return 0
@@ -354,6 +357,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", help="weights name, folder or Hub repo id (default: bundled)")
     p.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: CUDA when available)")
     p.add_argument("--strategy", default="auto", choices=STRATEGIES)
+    p.add_argument("--refine-edges", default="mecnet", choices=REFINE_EDGES,
+                   help="edges of strategy pyramid's refinement passes: mecnet completes them in every tile; prefill "
+                        "takes them from the coarser fill and skips MECNet there (about 1.5x faster, slightly softer)")
     p.add_argument("--dtype", default="float32", choices=DTYPES,
                    help="network precision: float16 / bfloat16 run the networks under autocast, for GPUs (on a CPU "
                         "without half-precision units they are much slower than float32)")
@@ -402,6 +408,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strategies", nargs="+", default=["pyramid", "single"],
                    help="--native: strategies to run (default: pyramid = coarse to fine, and single = the one-pass "
                         "crop or resize that auto picks without refinement; also auto, crop, resize, full)")
+    p.add_argument("--refine-edges", default="mecnet", choices=REFINE_EDGES,
+                   help="--native: edges of the pyramid's refinement passes (as lbam inpaint --refine-edges)")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("convert-official", help="published .pth checkpoints -> a weights folder")

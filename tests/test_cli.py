@@ -158,7 +158,7 @@ def test_export_and_evaluate_from_the_command_line(tmp_path):
     assert "telea5 PSNR" in proc.stdout and "| ours | all |" in proc.stdout and "haze" in proc.stdout
     report = json.loads((tmp_path / "e.json").read_text())
     assert report["telea_radii"] == {"telea": 3, "telea5": 5}
-    assert {"sharpness", "grid2", "blotch", "edge_f1", "haze"} <= set(report["metrics"]["ours"]["all"])
+    assert {"sharpness", "edge_step", "grid2", "blotch", "edge_f1", "haze"} <= set(report["metrics"]["ours"]["all"])
 
 
 def test_train_options_reach_the_config(tmp_path):
@@ -224,3 +224,16 @@ def test_evaluate_on_a_missing_folder_says_it_does_not_exist(tmp_path):
     assert_clean_error(proc, "no-such-folder", "does not exist")
     (tmp_path / "empty").mkdir()
     assert_clean_error(lbam("evaluate", "--data", tmp_path / "empty", "--per-image", "1"), "no images")
+
+
+def test_refine_edges_option_reaches_the_inpainter(monkeypatch):
+    from lbam import api
+    from lbam.cli import _inpainter, build_parser
+
+    monkeypatch.setattr(api.Inpainter, "from_pretrained",
+                        classmethod(lambda cls, *a, **k: api.Inpainter.from_config("tiny", device="cpu")))
+    args = build_parser().parse_args(["inpaint", "a.png", "m.png", "-o", "o.png", "--refine-edges", "prefill"])
+    assert _inpainter(args).refine_edges == "prefill"
+    assert _inpainter(build_parser().parse_args(["inpaint", "a.png", "m.png", "-o", "o.png"])).refine_edges == "mecnet"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["inpaint", "a.png", "m.png", "-o", "o.png", "--refine-edges", "canny"])

@@ -102,6 +102,49 @@ def test_grid_energy_ignores_flat_areas_and_ramps():
     assert grid_energy(_checkerboard()).mean() == pytest.approx(8.0)
 
 
+def _step_edge(size=64, angle=0.0, low=0.2, high=0.8):
+    """A straight two-tone edge through the centre at ``angle`` radians from vertical, RGB; and its Canny-like
+    one-pixel line (the pixels nearest the boundary on the dark side)."""
+    yy, xx = torch.meshgrid(torch.arange(size).float(), torch.arange(size).float(), indexing="ij")
+    c = (size - 1) / 2
+    signed = (xx - c) * np.cos(angle) + (yy - c) * np.sin(angle)
+    img = torch.where(signed > 0, high, low).view(1, 1, size, size).expand(1, 3, size, size).contiguous()
+    line = ((signed <= 0) & (signed > -1)).float().view(1, 1, size, size)
+    return img, line
+
+
+@pytest.mark.parametrize("angle", [0.0, 0.5, 1.2])
+def test_edge_step_is_one_for_the_truth_and_zero_for_a_flat_fill(angle):
+    truth, line = _step_edge(angle=angle)
+    hole = _hole()
+    assert D.fill_scores(D.fill_sums(truth, truth, hole, line))["edge_step"] == pytest.approx(1.0)
+    flat = torch.full_like(truth, 0.5)
+    assert D.fill_scores(D.fill_sums(flat, truth, hole, line))["edge_step"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_edge_step_falls_for_a_smeared_edge_but_not_for_noise_or_a_one_pixel_shift():
+    truth, line = _step_edge()
+    hole = _hole()
+
+    def score(fill):
+        return D.fill_scores(D.fill_sums(fill.clamp(0, 1), truth, hole, line))["edge_step"]
+
+    x = torch.arange(64).float()
+    ramp = (0.2 + 0.6 * torch.sigmoid((x - 31.5) / 4.0)).view(1, 1, 1, 64).expand(1, 3, 64, 64)
+    assert score(ramp) < 0.5  # a soft ramp about 16 px wide, what a blurred mean leaves
+    noisy = truth + 0.05 * torch.randn(1, 1, 64, 64, generator=torch.Generator().manual_seed(0))
+    assert 0.9 < score(noisy) < 1.15
+    assert score(torch.roll(truth, 1, dims=-1)) > 0.85
+    # only edges inside the (eroded) hole count: a flat fill outside the hole changes nothing
+    outside = torch.where(_hole().bool(), truth, torch.full_like(truth, 0.5))
+    assert score(outside) == pytest.approx(1.0)
+
+
+def test_edge_step_is_absent_without_true_edges():
+    truth, _ = _step_edge()
+    assert "edge_step" not in D.fill_scores(D.fill_sums(truth, truth, _hole()))
+
+
 def test_blotch_share_counts_colours_far_from_truth_and_ring():
     truth = torch.full((1, 3, 64, 64), 0.5)
     hole = _hole()

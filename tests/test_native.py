@@ -44,7 +44,7 @@ def test_evaluate_native_scores_every_method():
     photo = report["photos"][0]
     assert max(photo["size"]) == 320 and 0.02 < photo["hole"] < 0.17
     for r in report["metrics"].values():
-        assert r["n"] == 1 and 0 < r["psnr"] < 60 and 0 < r["ssim"] <= 1 and r["sharpness"] > 0
+        assert r["n"] == 1 and 0 < r["psnr"] < 60 and 0 < r["ssim"] <= 1 and r["sharpness"] > 0 and r["edge_step"] >= 0
     assert "| telea3 |" in native.format_native(report)
 
 
@@ -53,9 +53,10 @@ def test_evaluate_native_from_the_command_line(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     proc = subprocess.run([sys.executable, "-m", "lbam", "evaluate", "--native", "--data", str(PHOTOS), "--weights",
                            str(tmp_path / "w"), "--images", "1", "--max-side", "300", "--json",
-                           str(tmp_path / "n.json"), "--threads", "1"],
+                           str(tmp_path / "n.json"), "--threads", "1", "--refine-edges", "prefill"],
                           capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "| pyramid |" in proc.stdout and "| telea5 |" in proc.stdout
     report = json.loads((tmp_path / "n.json").read_text())
     assert report["max_side"] == 300 and set(report["metrics"]) == {"pyramid", "single", "telea3", "telea5"}
+    assert report["refine_edges"] == "prefill"

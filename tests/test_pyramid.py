@@ -145,6 +145,25 @@ def test_inpainter_pyramid_refines_and_keeps_known_pixels():
     assert np.array_equal(paper.inpaint(img, hole), paper.inpaint(img, hole, strategy="resize"))
 
 
+def test_prefill_edges_run_mecnet_in_the_coarse_pass_only():
+    img, hole = _large_case()
+    inp = Inpainter.from_config("tiny", device="cpu")
+    calls = []
+    run = inp._mecnet_run
+    inp._mecnet_run = lambda gray, *a: calls.append(gray.shape[0]) or run(gray, *a)
+    mecnet_edges = inp.inpaint(img, hole, strategy="pyramid")
+    coarse = len(tiling.plan_crops(hole, 256, strategy="pyramid"))
+    assert sum(calls) > coarse  # the refinement tiles ran MECNet too
+    calls.clear()
+    inp.refine_edges = "prefill"
+    out = inp.inpaint(img, hole, strategy="pyramid")
+    assert sum(calls) == coarse
+    assert np.array_equal(out[~hole], img[~hole]) and not np.array_equal(out, mecnet_edges)
+    inp.refine_edges = "canny"
+    with pytest.raises(ValueError, match="refine_edges"):
+        inp.inpaint(img, hole, strategy="pyramid")
+
+
 def test_weights_that_say_coarse_to_fine_turn_it_on(tmp_path):
     inp = Inpainter.from_config("tiny", device="cpu")
     inp.save_pretrained(tmp_path / "plain")

@@ -1,4 +1,5 @@
-"""Numbers for the defects a person sees in a fill, beyond PSNR: edge haze, blur, grid blocks and blotches.
+"""Numbers for the defects a person sees in a fill, beyond PSNR: edge haze, blur, smeared edges, grid blocks and
+blotches.
 
 Each function takes one batch and returns *sums* (not means) so that ``evaluate`` can pool them over a whole
 bucket or data set before dividing (a ratio of sums, not a mean of per-crop ratios that empty holes would
@@ -21,13 +22,19 @@ upset). Tensors: images (B,3,H,W) in [0,1], hole (B,1,H,W) 1 = hole, edge maps (
   blocks of upsampling stages), per window, averaged over the windows that lie mostly in the hole, fill over
   truth. A share, so a blurred fill is not rewarded: about 1 for a fill whose detail is as unordered as a
   photo's, well above 1 where an upsampling lattice shows (the truth's share comes from its own texture).
+* **Edge step** (``edge_step_sums``): how crisply the fill carries the photo's edges through the hole. At every
+  true (Canny) edge pixel of the hole eroded by ``SHARPNESS_ERODE``, the gray step between the points
+  ``EDGE_STEP_OFFSET`` pixels either side of the edge, along the truth's gradient (3x3 box-averaged gray; the
+  largest over centres up to ``EDGE_STEP_SHIFT`` pixels along it, so an edge 1 pixel off still counts), of the
+  fill over the truth's. 1 = edges as sharp as the photo's; a smeared or greyed edge is well below, a flat
+  fill 0. Faint noise hardly moves it, unlike ``sharpness``.
 * **Blotches** (``blotch_counts``): the share of hole pixels whose colour is more than ``BLOTCH_DISTANCE`` (RGB
   Euclidean, values in [0,1]) from the truth *and* from every colour of the ring of known pixels around the hole
   (``BLOTCH_RING`` pixels wide): an off-colour patch that neither the truth nor the surroundings explain.
 """
 from __future__ import annotations
 
-from typing import Dict
+from typing import Dict, Optional
 
 import cv2
 import numpy as np
@@ -35,7 +42,7 @@ import torch
 import torch.nn.functional as F
 
 from ..edges import rgb_to_gray
-from .metrics import LATTICE_REPEATS, grid_energy, lattice_energy, sobel_magnitude, window_fraction
+from .metrics import LATTICE_REPEATS, grid_energy, lattice_energy, sobel_gradients, sobel_magnitude, window_fraction
 
 EDGE_TOLERANCE = 2.0
 HAZE_DISTANCE = 3.0
@@ -48,6 +55,12 @@ LATTICE_MIN_HOLE_SHARE = 0.75
 #: detail energy (mean square, gray in [0, 1]) added to every window's: below it a window counts as flat (8-bit
 #: rounding alone gives about 1e-6; a checkerboard of +-2 levels, about 4e-5)
 LATTICE_FLAT = 1e-5
+#: pixels either side of a true edge, along the truth's gradient, between which the edge step is taken
+EDGE_STEP_OFFSET = 2.0
+#: the fill's edge may lie this many pixels off the truth's (the step is taken at the best of the shifted centres)
+EDGE_STEP_SHIFT = 1
+#: truth gradient (Sobel / 8 of the box-averaged gray) below which an edge pixel has no direction to step along
+EDGE_STEP_MIN_GRADIENT = 1e-3
 BLOTCH_DISTANCE = 0.15
 BLOTCH_RING = 8
 BLOTCH_RING_SAMPLES = 512
@@ -139,6 +152,44 @@ def lattice_sums(out: torch.Tensor, target: torch.Tensor, hole: torch.Tensor) ->
     return sums
 
 
+def _box3(gray: torch.Tensor) -> torch.Tensor:
+    """3x3 mean of (B,1,H,W), replicate border."""
+    return F.avg_pool2d(F.pad(gray, (1, 1, 1, 1), mode="replicate"), 3, 1)
+
+
+def _across(gray: torch.Tensor, nx: torch.Tensor, ny: torch.Tensor) -> torch.Tensor:
+    """The step across an edge at every pixel p (B,1,H,W): the largest ``|gray(c + d n) - gray(c - d n)|`` over
+    the centres c = p + s n, s in -EDGE_STEP_SHIFT..EDGE_STEP_SHIFT, d = EDGE_STEP_OFFSET; bilinear; n = (nx, ny)
+    unit vectors (B,1,H,W)."""
+    _, _, h, w = gray.shape
+    yy, xx = torch.meshgrid(torch.arange(h, dtype=gray.dtype), torch.arange(w, dtype=gray.dtype), indexing="ij")
+
+    def at(t: float) -> torch.Tensor:
+        x = (xx + t * nx[:, 0]) * (2 / max(w - 1, 1)) - 1
+        y = (yy + t * ny[:, 0]) * (2 / max(h - 1, 1)) - 1
+        return F.grid_sample(gray, torch.stack((x, y), -1), mode="bilinear", padding_mode="border",
+                             align_corners=True)
+
+    shifts = range(-EDGE_STEP_SHIFT, EDGE_STEP_SHIFT + 1)
+    return torch.stack([(at(s + EDGE_STEP_OFFSET) - at(s - EDGE_STEP_OFFSET)).abs() for s in shifts]).amax(0)
+
+
+def edge_step_sums(out: torch.Tensor, target: torch.Tensor, hole: torch.Tensor,
+                   true_edges: torch.Tensor) -> Dict[str, torch.Tensor]:
+    """Per image (B,) float64: ``step_out`` / ``step_true``, the gray step across the truth's edges summed over
+    the true edge pixels (``true_edges`` (B,1,H,W) >= 0.5) of the hole eroded by SHARPNESS_ERODE, measured
+    EDGE_STEP_OFFSET pixels either side along the truth's gradient direction (``_across``, module doc)."""
+    g_true = _box3(rgb_to_gray(target.float()))
+    g_out = _box3(rgb_to_gray(out.float()))
+    gx, gy = sobel_gradients(g_true)
+    mag = torch.sqrt(gx * gx + gy * gy)
+    sel = (true_edges.float() >= 0.5) & (_erode(hole, SHARPNESS_ERODE) > 0.5) & (mag > EDGE_STEP_MIN_GRADIENT)
+    nx, ny = gx / mag.clamp(min=1e-12), gy / mag.clamp(min=1e-12)
+    sel = sel.double()
+    return {"step_out": (_across(g_out, nx, ny).double() * sel).flatten(1).sum(1),
+            "step_true": (_across(g_true, nx, ny).double() * sel).flatten(1).sum(1)}
+
+
 def blotch_counts(out: torch.Tensor, target: torch.Tensor, hole: torch.Tensor) -> Dict[str, torch.Tensor]:
     """Per image (B,) float64: ``blotch`` hole pixels whose colour is farther than BLOTCH_DISTANCE from the
     truth and from every colour of the ring of known pixels around the hole (up to BLOTCH_RING_SAMPLES ring
@@ -164,15 +215,21 @@ def blotch_counts(out: torch.Tensor, target: torch.Tensor, hole: torch.Tensor) -
     return {"blotch": blotch, "hole_n": n}
 
 
-def fill_sums(out: torch.Tensor, target: torch.Tensor, hole: torch.Tensor) -> Dict[str, torch.Tensor]:
-    """All per-image sums of the fill defects (sharpness, grid, lattice, blotches) in one dict."""
-    return {**sharpness_sums(out, target, hole), **grid_sums(out, target, hole), **lattice_sums(out, target, hole),
+def fill_sums(out: torch.Tensor, target: torch.Tensor, hole: torch.Tensor,
+              true_edges: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
+    """All per-image sums of the fill defects (sharpness, grid, lattice, blotches, and with ``true_edges``, the
+    Canny edges (B,1,H,W) of the truth, the edge step) in one dict."""
+    sums = {**sharpness_sums(out, target, hole), **grid_sums(out, target, hole), **lattice_sums(out, target, hole),
             **blotch_counts(out, target, hole)}
+    if true_edges is not None:
+        sums.update(edge_step_sums(out, target, hole, true_edges))
+    return sums
 
 
 def fill_scores(sums: Dict[str, torch.Tensor]) -> Dict[str, float]:
-    """``sharpness``, ``grid2``, ``grid4``, ``grid8``, ``lattice2``, ``lattice4``, ``lattice8`` (fill over truth)
-    and ``blotch`` (share) from pooled ``fill_sums`` (other keys of ``sums`` are ignored)."""
+    """``sharpness``, ``grid2``, ``grid4``, ``grid8``, ``lattice2``, ``lattice4``, ``lattice8`` (fill over truth),
+    ``blotch`` (share) and, where ``fill_sums`` had the true edges, ``edge_step`` (fill over truth) from pooled
+    ``fill_sums`` (other keys of ``sums`` are ignored)."""
 
     def ratio(a: str, b: str) -> float:
         num, den = float(sums[a].sum()), float(sums[b].sum())
@@ -184,4 +241,6 @@ def fill_scores(sums: Dict[str, torch.Tensor]) -> Dict[str, float]:
     for period in LATTICE_PERIODS:
         scores[f"lattice{period}"] = ratio(f"lattice{period}_out", f"lattice{period}_true")
     scores["blotch"] = ratio("blotch", "hole_n")
+    if "step_true" in sums:
+        scores["edge_step"] = ratio("step_out", "step_true")
     return scores

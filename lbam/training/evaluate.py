@@ -80,9 +80,9 @@ def evaluate(mecnet, generator, data, config: ModelConfig, device="cpu", per_ima
     """Metrics per bucket: {"ours"|"telea"|"telea5"...: {"10-20": {...}, ..., "all": {...}}}.
 
     Every method gets psnr, ssim, l1 (whole composited crop, 8-bit) and n; with ``defects`` also the fill
-    defects of ``defects.fill_scores`` (sharpness, grid2/4/8, lattice2/4/8, blotch), and ours the edge scores of
-    ``defects.edge_scores`` (edge_p, edge_r, edge_f1, haze) of the completed edge map against the Canny edges
-    of the truth. ``telea_radii``: OpenCV Telea runs, named "telea" (first radius), "telea5", ...
+    defects of ``defects.fill_scores`` (sharpness, edge_step, grid2/4/8, lattice2/4/8, blotch), and ours the edge
+    scores of ``defects.edge_scores`` (edge_p, edge_r, edge_f1, haze) of the completed edge map against the Canny
+    edges of the truth. ``telea_radii``: OpenCV Telea runs, named "telea" (first radius), "telea5", ...
     """
     ds = ValImages(data, config.train_size, per_image=per_image, buckets=buckets, canny_sigma=config.canny_sigma,
                    canny_low=config.canny_low, canny_high=config.canny_high)
@@ -96,7 +96,7 @@ def evaluate(mecnet, generator, data, config: ModelConfig, device="cpu", per_ima
             per_image_values = {"psnr": metrics.psnr(out, target), "ssim": metrics.ssim(out, target),
                                 "l1": metrics.l1(out, target), "bucket": batch["bucket"]}
             if defects:
-                per_image_values.update(D.fill_sums(out, target, hole))
+                per_image_values.update(D.fill_sums(out, target, hole, batch["edges_full"]))
                 if method == "ours":
                     per_image_values.update(D.edge_counts(edge, batch["edges_full"], hole))
             for key, v in per_image_values.items():
@@ -140,10 +140,11 @@ def format_table(report: Dict[str, Dict[str, Dict[str, float]]]) -> str:
 
 
 #: columns of the defect table: (report key, heading, format)
-DEFECT_COLUMNS = (("sharpness", "sharpness", "{:.2f}"), ("grid2", "grid2", "{:.2f}"), ("grid4", "grid4", "{:.2f}"),
-                  ("grid8", "grid8", "{:.2f}"), ("lattice2", "lattice2", "{:.2f}"), ("lattice4", "lattice4", "{:.2f}"),
-                  ("lattice8", "lattice8", "{:.2f}"), ("blotch", "blotch %", "{:.2%}"), ("edge_f1", "edge F1", "{:.3f}"), ("edge_p", "edge P", "{:.3f}"),
-                  ("edge_r", "edge R", "{:.3f}"), ("haze", "haze", "{:.3f}"))
+DEFECT_COLUMNS = (("sharpness", "sharpness", "{:.2f}"), ("edge_step", "edge step", "{:.2f}"),
+                  ("grid2", "grid2", "{:.2f}"), ("grid4", "grid4", "{:.2f}"), ("grid8", "grid8", "{:.2f}"),
+                  ("lattice2", "lattice2", "{:.2f}"), ("lattice4", "lattice4", "{:.2f}"),
+                  ("lattice8", "lattice8", "{:.2f}"), ("blotch", "blotch %", "{:.2%}"), ("edge_f1", "edge F1", "{:.3f}"),
+                  ("edge_p", "edge P", "{:.3f}"), ("edge_r", "edge R", "{:.3f}"), ("haze", "haze", "{:.3f}"))
 
 
 def format_defects(report: Dict[str, Dict[str, Dict[str, float]]]) -> str:

@@ -1,6 +1,8 @@
 """Image quality metrics on (B, 3, H, W) tensors in [0, 1]: PSNR, SSIM and mean L1, one value per image."""
 from __future__ import annotations
 
+from typing import Tuple
+
 import torch
 import torch.nn.functional as F
 
@@ -54,13 +56,17 @@ _SOBEL = ((-1.0, 0.0, 1.0), (-2.0, 0.0, 2.0), (-1.0, 0.0, 1.0))
 GRID_WINDOW = 8
 
 
-def sobel_magnitude(gray: torch.Tensor) -> torch.Tensor:
-    """Gradient magnitude (B,1,H,W) of a gray image (B,1,H,W) in [0,1]: 3x3 Sobel divided by 8 (a step of 1
-    between two flat regions gives 0.5 on the two pixels beside it), replicate border."""
+def sobel_gradients(gray: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(gx, gy), each (B,1,H,W), of a gray image (B,1,H,W) in [0,1]: 3x3 Sobel divided by 8 (a step of 1
+    between two flat regions gives 0.5 on the two pixels beside it), replicate border; x right, y down."""
     k = torch.tensor(_SOBEL, dtype=gray.dtype, device=gray.device) / 8
     x = F.pad(gray, (1, 1, 1, 1), mode="replicate")
-    gx = F.conv2d(x, k.view(1, 1, 3, 3))
-    gy = F.conv2d(x, k.t().contiguous().view(1, 1, 3, 3))
+    return F.conv2d(x, k.view(1, 1, 3, 3)), F.conv2d(x, k.t().contiguous().view(1, 1, 3, 3))
+
+
+def sobel_magnitude(gray: torch.Tensor) -> torch.Tensor:
+    """Gradient magnitude (B,1,H,W) of a gray image (B,1,H,W) in [0,1] (``sobel_gradients``)."""
+    gx, gy = sobel_gradients(gray)
     return (gx.square() + gy.square() + 1e-12).sqrt()
 
 

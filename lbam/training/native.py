@@ -14,6 +14,8 @@ each radius. Every result is 8-bit, composited (known pixels are the input's). S
   truth, pooled over the photos (:func:`lbam.training.defects.sharpness_sums`); 1 = as detailed as the photo;
 * ``grid2``, ``grid4``, ...: grid energy of each period of ``defects.GRID_PERIODS`` over windows mostly in the
   hole, fill over truth, pooled (:func:`lbam.training.defects.grid_sums`);
+* ``edge_step``: the step across the truth's Canny edges in the eroded hole, fill over truth, pooled
+  (:func:`lbam.training.defects.edge_step_sums`); 1 = edges carried through as crisply as the photo's;
 * ``seconds``: mean wall time of one call (informative only; the machine may be busy).
 """
 from __future__ import annotations
@@ -28,6 +30,7 @@ import cv2
 import numpy as np
 import torch
 
+from ..edges import canny, rgb_to_gray
 from . import defects as D
 from . import metrics
 from .data import list_images, read_rgb
@@ -141,7 +144,8 @@ def evaluate_native(methods: Dict[str, Callable], data, max_side: int, images: O
     """Score every method on the photos of ``data`` (the first ``images`` of them, sorted; None = all).
 
     Returns {"photos": [{"name", "size", "hole", method: {"psnr", "ssim", "seconds"}}...],
-    "metrics": {method: {"psnr", "ssim", "sharpness", "grid2", "grid4", ..., "seconds", "n"}}} (module doc).
+    "metrics": {method: {"psnr", "ssim", "sharpness", "edge_step", "grid2", "grid4", ..., "seconds", "n"}}}
+    (module doc).
     The hole of photo i comes from ``np.random.default_rng([seed, i])``, the same for every method.
     """
     files = list_images(data)[:images]
@@ -151,6 +155,7 @@ def evaluate_native(methods: Dict[str, Callable], data, max_side: int, images: O
         truth = read_photo(path, max_side)
         hole = object_hole(truth.shape[:2], np.random.default_rng([seed, i]), hole_range)
         rec = {"name": path.name, "size": [truth.shape[1], truth.shape[0]], "hole": round(float(hole.mean()), 4)}
+        true_edges = torch.from_numpy(canny(rgb_to_gray(truth.astype(np.float32) / 255))).float()[None, None]
         for name, fn in methods.items():
             t0 = time.perf_counter()
             out = fn(truth.copy(), hole)
@@ -158,7 +163,8 @@ def evaluate_native(methods: Dict[str, Callable], data, max_side: int, images: O
             rec[name] = {"psnr": round(hole_psnr(out, truth, hole), 3), "ssim": round(hole_ssim(out, truth, hole), 4),
                          "seconds": round(dt, 3)}
             o, t, hl = _tensors(out, truth, hole)
-            for k, v in {**D.sharpness_sums(o, t, hl), **D.grid_sums(o, t, hl)}.items():
+            for k, v in {**D.sharpness_sums(o, t, hl), **D.grid_sums(o, t, hl),
+                         **D.edge_step_sums(o, t, hl, true_edges)}.items():
                 sums[name].setdefault(k, []).append(v)
         photos.append(rec)
         if log:
@@ -171,6 +177,7 @@ def evaluate_native(methods: Dict[str, Callable], data, max_side: int, images: O
         report[name] = {"psnr": round(float(np.mean([p[name]["psnr"] for p in photos])), 3),
                         "ssim": round(float(np.mean([p[name]["ssim"] for p in photos])), 4),
                         "sharpness": round(ratio(s["grad_out"], s["grad_true"]), 3),
+                        "edge_step": round(ratio(s["step_out"], s["step_true"]), 3),
                         **{f"grid{q}": round(ratio(s[f"grid{q}_out"], s[f"grid{q}_true"]), 3)
                            for q in D.GRID_PERIODS},
                         "seconds": round(float(np.mean([p[name]["seconds"] for p in photos])), 3),
@@ -182,11 +189,11 @@ def format_native(report: Dict, baseline: str = f"telea{TELEA_RADIUS}") -> str:
     """Markdown table: one row per method, with the PSNR gain over ``baseline`` when it was run."""
     m = report["metrics"]
     grids = [f"grid{q}" for q in D.GRID_PERIODS]
-    lines = ["| method | hole PSNR | gain dB | hole-box SSIM | sharpness | " + " | ".join(grids) + " | s / photo |",
-             "|" + "---|" * (6 + len(grids))]
+    lines = ["| method | hole PSNR | gain dB | hole-box SSIM | sharpness | edge step | " + " | ".join(grids)
+             + " | s / photo |", "|" + "---|" * (7 + len(grids))]
     for name, r in m.items():
         gain = f"{r['psnr'] - m[baseline]['psnr']:+.2f}" if baseline in m else "-"
-        lines.append(f"| {name} | {r['psnr']:.2f} | {gain} | {r['ssim']:.4f} | {r['sharpness']:.2f} | "
+        lines.append(f"| {name} | {r['psnr']:.2f} | {gain} | {r['ssim']:.4f} | {r['sharpness']:.2f} | {r['edge_step']:.2f} | "
                      + " | ".join(f"{r[g]:.2f}" for g in grids) + f" | {r['seconds']:.2f} |")
     return "\n".join(lines)
 
@@ -194,14 +201,18 @@ def format_native(report: Dict, baseline: str = f"telea{TELEA_RADIUS}") -> str:
 def evaluate_native_weights(weights: Optional[str], data: str, max_side: int = 1024, images: Optional[int] = None,
                             out_json: Optional[str] = None, device: Optional[str] = None,
                             strategies: Sequence[str] = DEFAULT_STRATEGIES,
-                            telea_radii: Sequence[int] = (TELEA_RADIUS, 5), seed: int = 0, log=None) -> Dict:
+                            telea_radii: Sequence[int] = (TELEA_RADIUS, 5), seed: int = 0, log=None,
+                            refine_edges: str = "mecnet") -> Dict:
     """``lbam evaluate --native``: load weights (default: the bundled ones), run :func:`evaluate_native`,
-    optionally write the JSON report. Returns the report with the settings."""
+    optionally write the JSON report. ``refine_edges``: ``Inpainter.refine_edges`` of the pyramid's passes.
+    Returns the report with the settings."""
     from ..api import Inpainter
 
     inp = Inpainter.from_pretrained(weights, device=device)
+    inp.refine_edges = refine_edges
     report = evaluate_native(methods_for(inp, strategies, telea_radii), data, max_side, images, seed, log=log)
     result = {"weights": inp.name, "data": str(data), "max_side": max_side, "seed": seed,
+              "refine_edges": refine_edges,
               "hole_range": list(HOLE_RANGE), "protocol": "whole photos (long side <= max_side), one seeded "
               "object hole each, 8-bit composited; psnr over hole pixels, ssim over the hole box + "
               f"{SSIM_MARGIN} px, sharpness and grid pooled (fill / truth)", **report}
