@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+
 def binomial_blur(x: torch.Tensor) -> torch.Tensor:
     """Blur every channel with the separable [1, 2, 1] / 4 filter, replicate border. (B, C, H, W) -> same shape
     (and memory format).

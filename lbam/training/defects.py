@@ -158,9 +158,9 @@ def _box3(gray: torch.Tensor) -> torch.Tensor:
 
 
 def _across(gray: torch.Tensor, nx: torch.Tensor, ny: torch.Tensor) -> torch.Tensor:
-    """The step across an edge at every pixel p (B,1,H,W): the largest ``|gray(c + d n) - gray(c - d n)|`` over
-    the centres c = p + s n, s in -EDGE_STEP_SHIFT..EDGE_STEP_SHIFT, d = EDGE_STEP_OFFSET; bilinear; n = (nx, ny)
-    unit vectors (B,1,H,W)."""
+    """The step across an edge at every pixel p of every channel of ``gray`` (B,C,H,W): the largest
+    ``|gray(c + d n) - gray(c - d n)|`` over the centres c = p + s n, s in -EDGE_STEP_SHIFT..EDGE_STEP_SHIFT,
+    d = EDGE_STEP_OFFSET; bilinear; n = (nx, ny) unit vectors (B,1,H,W), the same for every channel."""
     _, _, h, w = gray.shape
     yy, xx = torch.meshgrid(torch.arange(h, dtype=gray.dtype), torch.arange(w, dtype=gray.dtype), indexing="ij")
 
@@ -179,15 +179,14 @@ def edge_step_sums(out: torch.Tensor, target: torch.Tensor, hole: torch.Tensor,
     """Per image (B,) float64: ``step_out`` / ``step_true``, the gray step across the truth's edges summed over
     the true edge pixels (``true_edges`` (B,1,H,W) >= 0.5) of the hole eroded by SHARPNESS_ERODE, measured
     EDGE_STEP_OFFSET pixels either side along the truth's gradient direction (``_across``, module doc)."""
-    g_true = _box3(rgb_to_gray(target.float()))
-    g_out = _box3(rgb_to_gray(out.float()))
+    g_out, g_true = _box3(rgb_to_gray(out.float())), _box3(rgb_to_gray(target.float()))
     gx, gy = sobel_gradients(g_true)
     mag = torch.sqrt(gx * gx + gy * gy)
     sel = (true_edges.float() >= 0.5) & (_erode(hole, SHARPNESS_ERODE) > 0.5) & (mag > EDGE_STEP_MIN_GRADIENT)
     nx, ny = gx / mag.clamp(min=1e-12), gy / mag.clamp(min=1e-12)
-    sel = sel.double()
-    return {"step_out": (_across(g_out, nx, ny).double() * sel).flatten(1).sum(1),
-            "step_true": (_across(g_true, nx, ny).double() * sel).flatten(1).sum(1)}
+    # both images on the same sampling grids, one channel each
+    steps = (_across(torch.cat((g_out, g_true), 1), nx, ny).double() * sel.double()).flatten(2).sum(2)
+    return {"step_out": steps[:, 0], "step_true": steps[:, 1]}
 
 
 def blotch_counts(out: torch.Tensor, target: torch.Tensor, hole: torch.Tensor) -> Dict[str, torch.Tensor]:
