@@ -73,12 +73,22 @@ class Inpainter:
         #: the weights' config.json says ``"coarse_to_fine": true`` (weights trained to refine an upscaled fill):
         #: with weights trained only at 256, the refinement costs 5-10x the time for no measured gain (README).
         self.coarse_to_fine = False
-        #: Where a refinement pass of "pyramid" gets the edges inside each tile's hole (``tiling.REFINE_EDGES``):
-        #: "mecnet" (MECNet completes them from the tile's known pixels) or "prefill" (the Canny edges of the
-        #: upscaled coarser fill the tile holds; MECNet, about half of a pass's time, is not run). A user's edge
-        #: guide wins over both.
         self.refine_edges = "mecnet"
         self.refresh()
+
+    @property
+    def refine_edges(self) -> str:
+        """Where a refinement pass of "pyramid" gets the edges inside each tile's hole (``tiling.REFINE_EDGES``):
+        "mecnet" (MECNet completes them from the tile's known pixels) or "prefill" (the Canny edges of the
+        upscaled coarser fill the tile holds; MECNet, about half of a pass's time, is not run). A user's edge
+        guide wins over both. Any other value is refused when assigned (ValueError)."""
+        return self._refine_edges
+
+    @refine_edges.setter
+    def refine_edges(self, value: str) -> None:
+        if value not in tiling.REFINE_EDGES:
+            raise ValueError(f"refine_edges must be one of {tiling.REFINE_EDGES}, got {value!r}")
+        self._refine_edges = value
 
     def refresh(self) -> None:
         """Rebuild the inference copies of the networks from ``.mecnet`` and ``.generator``."""
@@ -158,8 +168,6 @@ class Inpainter:
         network's fine detail (:func:`lbam.tiling.add_detail`), and the blended answers
         (:func:`lbam.tiling.blend`) replace the hole pixels of img_t. edge_canvas (1,H,W) or None: receives the
         native pass's edge maps, blended."""
-        if self.refine_edges not in tiling.REFINE_EDGES:
-            raise ValueError(f"refine_edges must be one of {tiling.REFINE_EDGES}, got {self.refine_edges!r}")
         (h, w), tile = hole.shape, self.config.train_size
         overlap = tile // 8
         for size in tiling.level_sizes((h, w), coarse_scale):

@@ -159,10 +159,12 @@ def _train_config(args, stage: str, init: Optional[str], model: str):
                        scale=tuple(args.scale) if args.scale else None, vgg_weights=args.vgg_weights,
                        mask_dir=args.mask_dir, hole_range=tuple(args.hole_range) if args.hole_range else None,
                        workers=args.workers, seed=args.seed, tensorboard=args.tensorboard or None,
-                       w_grad=args.w_grad, w_grid=args.w_grid, w_adv=args.w_adv, edge_pos_weight=args.edge_pos_weight,
+                       w_grad=args.w_grad, w_grad_on=args.w_grad_on, w_grid=args.w_grid, w_adv=args.w_adv,
+                       edge_pos_weight=args.edge_pos_weight,
                        val_every=args.val_every, edge_decode=getattr(args, "edge_decode", None),
                        short_side=args.short_side,
                        refine_factors=tuple(args.refine_factors) if args.refine_factors else None,
+                       refine_share=args.refine_share, refine_short_side=args.refine_short_side,
                        smooth_upsampling=_on_off(getattr(args, "smooth_upsampling", None)))
 
 
@@ -303,11 +305,20 @@ def _train_args(p: argparse.ArgumentParser, need_config: bool) -> None:
                    help="train the coarse-to-fine refinement: the hole's prefill is the truth downscaled by one of "
                         "these factors (e.g. 2 4) and upscaled back, the losses see what strategy 'pyramid' keeps; "
                         "the export then says coarse_to_fine")
+    p.add_argument("--refine-share", type=float, metavar="P",
+                   help="with --refine-factors: the share of samples that refine (default 1); the others train the "
+                        "coarse pass, so one set of weights serves both passes")
+    p.add_argument("--refine-short-side", type=int, metavar="N",
+                   help="with --refine-factors: cut refinement samples from the image at min(its own, N) short side, "
+                        "never enlarged (the photo's own detail); default: as plain samples")
     p.add_argument("--vgg-weights", help="local VGG-16 weights file for the perceptual/style losses")
     p.add_argument("--mask-dir", help="folder of hole masks to train with (default: free-form masks)")
     p.add_argument("--hole-range", type=float, nargs=2, metavar=("MIN", "MAX"),
                    help="hole-area fraction range of the free-form training masks (default 0.05 0.6)")
     p.add_argument("--w-grad", type=float, help="weight of the local gradient-energy loss (sharper fills)")
+    p.add_argument("--w-grad-on", choices=("all", "refine"),
+                   help="where --w-grad applies: all samples (default) or only the refinement samples of "
+                        "--refine-factors (sharper refinement passes, the coarse pass keeps the squared error)")
     p.add_argument("--w-grid", type=float, help="weight of the checkerboard (grid energy) loss")
     p.add_argument("--w-adv", type=float,
                    help="weight of the adversarial (WGAN-GP) term against a two-column critic (sharper texture; "

@@ -3,14 +3,16 @@
 Usage (from the repository root):
 
     python scripts/large_photo_figure.py [PHOTO ...] [--out docs/large_photo_100pct.png] [--side 320]
+        [--weights W] [--previous W]
 
 Each photo (default: two photos of ../shared/data/photos/val/photo, used at their own resolution, long side
 1600) gets the seeded object hole of ``lbam evaluate --native`` (:func:`lbam.training.native.object_hole`,
 ``rng = default_rng([seed, i])`` for the i-th photo given), is filled by OpenCV Telea (radius 3), by the one-pass
 default (the strategy "auto" picks without refinement: ``choose_strategy(refine=False)``) and coarse to fine
 (``strategy="pyramid"``), and one row shows a ``side`` x ``side`` crop at 100 % of the
-hole's largest blob (centred halfway between its centre and its left end, so that its border shows): input (hole white) | Telea | previous | new | truth, each with its in-hole PSNR
-printed on stdout. Bundled default weights; one CPU thread.
+hole's largest blob (centred halfway between its centre and its left end, so that its border shows): input (hole
+white) | Telea | previous | new | truth, each with its in-hole PSNR printed on stdout. ``--weights`` fill the
+coarse-to-fine column, ``--previous`` the one-pass column (default: both the bundled default); one CPU thread.
 """
 from __future__ import annotations
 
@@ -37,12 +39,13 @@ def _label(width: int, text: str) -> np.ndarray:
     return bar
 
 
-def row(inp: Inpainter, path: Path, side: int, seed: int, index: int, max_side: int) -> np.ndarray:
+def row(inp: Inpainter, previous: Inpainter, path: Path, side: int, seed: int, index: int,
+        max_side: int) -> np.ndarray:
     truth = read_photo(path, max_side)
     hole = object_hole(truth.shape[:2], np.random.default_rng([seed, index]))
-    single = tiling.choose_strategy(hole, inp.config.train_size)
+    single = tiling.choose_strategy(hole, previous.config.train_size)
     outs = [cv2.inpaint(truth, hole.astype(np.uint8), 3, cv2.INPAINT_TELEA),
-            inp.inpaint(truth.copy(), hole, strategy=single), inp.inpaint(truth.copy(), hole, strategy="pyramid")]
+            previous.inpaint(truth.copy(), hole, strategy=single), inp.inpaint(truth.copy(), hole, strategy="pyramid")]
     print(f"{path.name} {truth.shape[1]}x{truth.shape[0]} hole {hole.mean():.1%}; previous = {single}; in-hole PSNR "
           + ", ".join(f"{n} {hole_psnr(o, truth, hole):.2f}" for n, o in zip(LABELS[1:4], outs)))
     _, labels, stats, centres = cv2.connectedComponentsWithStats(hole.astype(np.uint8))
@@ -69,10 +72,13 @@ def main() -> None:
     ap.add_argument("--side", type=int, default=320)
     ap.add_argument("--max-side", type=int, default=1600)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--weights", help="weights of the coarse-to-fine column (default: bundled default)")
+    ap.add_argument("--previous", help="weights of the one-pass column (default: as --weights)")
     a = ap.parse_args()
     torch.set_num_threads(1)
-    inp = Inpainter.from_pretrained(device="cpu")
-    rows = [row(inp, p, a.side, a.seed, i, a.max_side) for i, p in enumerate(a.photos)]
+    inp = Inpainter.from_pretrained(a.weights, device="cpu")
+    previous = Inpainter.from_pretrained(a.previous, device="cpu") if a.previous else inp
+    rows = [row(inp, previous, p, a.side, a.seed, i, a.max_side) for i, p in enumerate(a.photos)]
     fig = np.concatenate(rows, axis=0)
     cv2.imwrite(str(a.out), cv2.cvtColor(fig, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
     print(f"wrote {a.out} ({a.out.stat().st_size / 1e6:.2f} MB)")

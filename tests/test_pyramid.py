@@ -159,9 +159,9 @@ def test_prefill_edges_run_mecnet_in_the_coarse_pass_only():
     out = inp.inpaint(img, hole, strategy="pyramid")
     assert sum(calls) == coarse
     assert np.array_equal(out[~hole], img[~hole]) and not np.array_equal(out, mecnet_edges)
-    inp.refine_edges = "canny"
-    with pytest.raises(ValueError, match="refine_edges"):
-        inp.inpaint(img, hole, strategy="pyramid")
+    with pytest.raises(ValueError, match="refine_edges"):  # refused when assigned, not later in a pass
+        inp.refine_edges = "canny"
+    assert inp.refine_edges == "prefill"
 
 
 def test_weights_that_say_coarse_to_fine_turn_it_on(tmp_path):

@@ -70,7 +70,7 @@ def test_refinement_samples_hold_the_truth_scaled_down_and_up():
 
     ds = TrainImages(TRAIN, size=64, short_side=96, seed=1, prefill_factors=(2, 4))
     a = ds[5]
-    assert set(a) == {"image", "hole", "gray", "edges", "edges_full", "prefill"}
+    assert set(a) == {"image", "hole", "gray", "edges", "edges_full", "prefill", "refine"}
     assert torch.equal(a["image"], TrainImages(TRAIN, size=64, short_side=96, seed=1)[5]["image"])  # same crops
     image, prefill = a["image"], a["prefill"]
     found = [f for f in (2, 4) if torch.allclose(prefill, resize(resize(image[None], (64 // f,) * 2), (64, 64))[0]
@@ -88,6 +88,86 @@ def test_refinement_samples_hold_the_truth_scaled_down_and_up():
         TrainImages(TRAIN, size=64, prefill_factors=(3,))
 
 
+def _found_at_full_size(crop: torch.Tensor) -> bool:
+    """Whether the (3, S, S) crop in [0, 1] is a pixel-exact piece (either way round) of a fixture photo at its
+    own size."""
+    import cv2
+
+    from lbam.training.data import read_rgb
+
+    patch = crop.numpy().transpose(1, 2, 0).astype(np.float32)
+    for path in sorted(TRAIN.iterdir()):
+        full = read_rgb(path).astype(np.float32) / 255
+        for p in (patch, np.ascontiguousarray(patch[:, ::-1])):
+            if cv2.minMaxLoc(cv2.matchTemplate(full, p, cv2.TM_SQDIFF_NORMED))[0] < 1e-6:
+                return True
+    return False
+
+
+def test_a_share_of_samples_refine_at_the_photos_own_size():
+    from lbam.training.data import coarse_copy
+
+    ds = TrainImages(TRAIN, size=64, short_side=96, seed=2, prefill_factors=(2,), prefill_share=0.5,
+                     prefill_short_side=1000)
+    samples = [ds[i] for i in range(24)]
+    flags = [float(s["refine"]) for s in samples]
+    assert set(flags) == {0.0, 1.0} and all(s["refine"].shape == (1, 1, 1) for s in samples)
+    for s, f in zip(samples[:8], flags):
+        if f:  # the truth scaled down and up, cut from the photo at its own size (never enlarged: <= 1000)
+            assert torch.allclose(s["prefill"], coarse_copy(s["image"], 2))
+            assert _found_at_full_size(s["image"])
+        else:  # a plain sample: short side 96, so not a piece of the full-size photo; its prefill is unused
+            assert torch.equal(s["prefill"], s["image"])
+            assert not _found_at_full_size(s["image"])
+    # all samples refine by default, with the earlier crops
+    old = TrainImages(TRAIN, size=64, short_side=96, seed=2, prefill_factors=(2,))
+    assert float(old[3]["refine"]) == 1.0
+    with pytest.raises(ValueError, match="prefill_share"):
+        TrainImages(TRAIN, size=64, prefill_factors=(2,), prefill_share=0)
+    with pytest.raises(ValueError, match="prefill_short_side"):
+        TrainImages(TRAIN, size=64, prefill_factors=(2,), prefill_short_side=32)
+
+
+def test_a_mixed_batch_gives_each_sample_the_output_of_its_pass():
+    from lbam.models import EdgeLBAM, get_config
+    from lbam.tiling import add_detail
+    from lbam.training.steps import generator_output
+
+    torch.manual_seed(0)
+    gen = EdgeLBAM(get_config("tiny").generator).eval()
+    batch = collate([TrainImages(TRAIN, size=128, seed=0, prefill_factors=(2,))[i] for i in range(2)])
+    image, hole, edge, prefill = batch["image"], batch["hole"], batch["edges"], batch["prefill"]
+    with torch.no_grad():
+        plain = gen(image, hole, edge)
+        refined = add_detail(prefill, gen(image, hole, edge, prefill=prefill))
+        mixed = generator_output(gen, image, hole, edge, prefill, torch.tensor([1.0, 0.0]).view(2, 1, 1, 1))
+        assert torch.allclose(mixed[0], refined[0], atol=1e-6)
+        assert torch.allclose(mixed[1], plain[1], atol=1e-6)
+        assert not torch.allclose(refined[1], plain[1], atol=1e-3)  # the two passes differ
+        assert torch.equal(generator_output(gen, image, hole, edge, prefill), refined)
+        assert torch.equal(generator_output(gen, image, hole, edge), plain)
+
+
+def test_the_texture_term_can_be_kept_to_refinement_samples(tmp_path):
+    from lbam.training.steps import train_step
+    from lbam.training.trainer import Trainer
+
+    batch = collate([TrainImages(TRAIN, size=128, seed=0, prefill_factors=(2,), prefill_share=0.5)[i]
+                     for i in range(2)])
+    logs = {}
+    for on, flags in (("all", (0.0, 0.0)), ("refine", (0.0, 0.0)), ("refine", (1.0, 0.0))):
+        torch.manual_seed(0)
+        tr = Trainer(tiny_config(tmp_path / on, TRAIN, refine_factors=(2,), w_grad=1.0, w_grad_on=on))
+        batch["refine"] = torch.tensor(flags).view(2, 1, 1, 1)
+        logs[on, flags] = train_step(tr.cfg, tr.nets, batch, tr._autocast)["grad"]
+    assert logs["refine", (0.0, 0.0)] == 0 < logs["all", (0.0, 0.0)]
+    assert logs["refine", (1.0, 0.0)] > 0
+    with pytest.raises(ValueError, match="w_grad_on"):
+        tiny_config(tmp_path / "x", TRAIN, w_grad_on="coarse")
+    with pytest.raises(ValueError, match="refine_factors"):  # nothing to keep it to
+        tiny_config(tmp_path / "x", TRAIN, w_grad_on="refine")
+
+
 def test_refinement_training_runs_and_exports_coarse_to_fine(tmp_path):
     from lbam import Inpainter
     from lbam.cli import main
@@ -102,10 +182,14 @@ def test_refinement_training_runs_and_exports_coarse_to_fine(tmp_path):
     assert np.isfinite(logs["loss"])
     assert main(["train", "joint", "--data", str(TRAIN), "--out", str(tmp_path / "run"), "--config", "tiny",
                  "--refine-factors", "2", "4", "--short-side", "160", "--max-steps", "1", "--batch-size", "2",
-                 "--size", "128"]) == 0
+                 "--size", "128", "--refine-share", "0.5", "--refine-short-side", "200"]) == 0
     export_run(str(tmp_path / "run"), str(tmp_path / "w"))
     inp = Inpainter.from_pretrained(str(tmp_path / "w"), device="cpu")
     assert inp.coarse_to_fine
+    import json
+
+    training = json.loads((tmp_path / "w" / "config.json").read_text())["training"]
+    assert (training["refine_factors"], training["refine_share"], training["refine_short_side"]) == ([2, 4], 0.5, 200)
     # a generator without a prefill (the paper's) cannot be trained to refine
     with pytest.raises(ValueError, match="prefill"):
         Trainer(tiny_config(tmp_path / "p", TRAIN, model="tiny-paper", refine_factors=(2,), max_steps=1)).run()

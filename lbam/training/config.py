@@ -33,6 +33,8 @@ class TrainConfig:
     # coarse-to-fine refinement training: the hole's prefill is the truth downscaled by one of these factors and
     # upscaled back, and the losses see what a refinement pass keeps (lbam.tiling.add_detail). () = off
     refine_factors: Tuple[int, ...] = ()
+    refine_share: float = 1.0  # the share of samples that refine (the rest are plain samples of the coarse pass)
+    refine_short_side: Optional[int] = None  # refinement samples at min(own, this) short side, never enlarged
     batch_size: int = 8
     workers: int = 0
     # optimisation
@@ -51,6 +53,7 @@ class TrainConfig:
     w_perc: float = 0.0
     w_style: float = 0.0
     w_grad: float = 0.0  # gradient_statistics_loss: local texture energy of the fill against the truth
+    w_grad_on: str = "all"  # where w_grad applies: "all" samples, or only "refine" (refinement) samples
     w_grid: float = 0.0  # grid_loss: checkerboard energy of the fill beyond the truth's
     gp_weight: float = 10.0
     vgg_weights: Optional[str] = None
@@ -88,6 +91,8 @@ class TrainConfig:
             raise ValueError(f"pixel_loss must be 'l1' or 'l2', got {self.pixel_loss!r}")
         if self.decay_from is not None and not 0 <= self.decay_from < self.max_steps:
             raise ValueError(f"decay_from must lie in [0, max_steps={self.max_steps}), got {self.decay_from}")
+        if self.w_grad_on not in ("all", "refine"):
+            raise ValueError(f"w_grad_on must be 'all' or 'refine', got {self.w_grad_on!r}")
         if self.edge_loss not in ("bce", "gan"):
             raise ValueError(f"edge_loss must be 'bce' or 'gan', got {self.edge_loss!r}")
         if not isinstance(self.data, str):
@@ -95,6 +100,8 @@ class TrainConfig:
         self.scale, self.betas = tuple(self.scale), tuple(self.betas)
         self.edge_betas, self.hole_range = tuple(self.edge_betas), tuple(self.hole_range)
         self.refine_factors = tuple(int(f) for f in self.refine_factors)
+        if self.w_grad_on == "refine" and not self.refine_factors:
+            raise ValueError("w_grad_on='refine' needs refinement samples (refine_factors)")
         if len(self.hole_range) != 2 or not 0 <= self.hole_range[0] < self.hole_range[1] <= 1:
             raise ValueError(f"hole_range must be (min, max) with 0 <= min < max <= 1, got {self.hole_range}")
 

@@ -5,7 +5,9 @@ Every sample is a dict of float32 tensors:
   edges (1, S, S) Canny of the known region only (MECNet input); edges_full (1, S, S) Canny of the whole
   crop (the ground truth MECNet learns, and the paper's edges for the ``inpaint`` stage);
   with ``prefill_factors`` also prefill (3, S, S) in [0, 1]: the crop downscaled by one of the factors and
-  upscaled back (``lbam.tiling.resize``), what a coarse-to-fine refinement pass finds in the hole.
+  upscaled back (``lbam.tiling.resize``), what a coarse-to-fine refinement pass finds in the hole, and refine
+  (1, 1, 1): 1 for such a refinement sample, 0 for a plain one (whose prefill is unused) when only a share of
+  the samples refine.
 Samples are a pure function of (seed, index): resuming at a step reproduces the same batches.
 """
 from __future__ import annotations
@@ -82,17 +84,28 @@ class TrainImages(torch.utils.data.Dataset):
     ``size`` crop, flips it horizontally half the time, and draws a hole (free-form, or from ``mask_dir``).
     Index ``i`` always gives the same sample for the same seed; the dataset is ``length`` samples long.
     prefill_factors: when given, each sample also holds ``prefill``, the crop downscaled by a factor drawn from
-    them and upscaled back (the refinement training of coarse-to-fine inpainting).
+    them and upscaled back (the refinement training of coarse-to-fine inpainting), and ``refine``.
+    prefill_share: the probability that a sample is such a refinement sample (1: all; below 1 the others are
+    plain samples, so one run learns both passes of the ``pyramid`` strategy).
+    prefill_short_side: when given, a refinement sample is cut from the image with its short side at
+    ``min(its own, prefill_short_side)`` (enlarged only up to the crop size): the full-resolution detail a
+    refinement pass restores (plain samples keep ``short_side * U(scale)``). None: as plain samples.
     """
 
     def __init__(self, root, size: int = 256, short_side: int = 350, scale: Tuple[float, float] = (1.0, 1.0),
                  mask_dir=None, hole_range: Tuple[float, float] = (0.0, 0.6), seed: int = 0,
                  canny_sigma: float = 1.5, canny_low: float = 0.1, canny_high: float = 0.2,
-                 length: int = 10**9, prefill_factors: Sequence[int] = ()) -> None:
+                 length: int = 10**9, prefill_factors: Sequence[int] = (), prefill_share: float = 1.0,
+                 prefill_short_side: Optional[int] = None) -> None:
         if any(int(f) < 2 or size % int(f) for f in prefill_factors):
             raise ValueError(f"prefill factors must be integers >= 2 dividing the crop size {size}, "
                              f"got {tuple(prefill_factors)}")
+        if not 0 < prefill_share <= 1:
+            raise ValueError(f"prefill_share must lie in (0, 1], got {prefill_share}")
+        if prefill_short_side is not None and prefill_short_side < size:
+            raise ValueError(f"prefill_short_side must be at least the crop size {size}, got {prefill_short_side}")
         self.prefill_factors = tuple(int(f) for f in prefill_factors)
+        self.prefill_share, self.prefill_short_side = float(prefill_share), prefill_short_side
         roots = [root] if isinstance(root, (str, Path)) else list(root)
         if not roots:
             raise FileNotFoundError("no training folder given")
@@ -102,7 +115,7 @@ class TrainImages(torch.utils.data.Dataset):
         self.size, self.short_side, self.scale = size, short_side, scale
         self.mask_dir, self.hole_range, self.seed, self.length = mask_dir, hole_range, seed, length
         self.canny = (canny_sigma, canny_low, canny_high)
-        self.cache_short = max(size, int(round(short_side * max(scale))))
+        self.cache_short = max(size, int(round(short_side * max(scale))), prefill_short_side or 0)
         self._cache: Dict[int, np.ndarray] = {}
         self._mask_folder = MaskFolder(mask_dir) if mask_dir else None
 
@@ -125,6 +138,10 @@ class TrainImages(torch.utils.data.Dataset):
         rng = np.random.default_rng([self.seed, int(i)])
         img = self._image(self.image_index(i, rng))
         short = max(self.size, int(round(self.short_side * rng.uniform(*self.scale))))
+        # drawn only when some samples do not refine, so all-refinement runs keep their earlier samples
+        refine = bool(self.prefill_factors) and (self.prefill_share >= 1 or rng.random() < self.prefill_share)
+        if refine and self.prefill_short_side is not None:
+            short = max(self.size, min(min(img.shape[:2]), self.prefill_short_side))
         if short != min(img.shape[:2]):
             img = resize_short_side(img, short)
         h, w = img.shape[:2]
@@ -141,7 +158,8 @@ class TrainImages(torch.utils.data.Dataset):
         sample = make_sample(crop, hole, *self.canny)
         if self.prefill_factors:
             factor = self.prefill_factors[int(rng.integers(len(self.prefill_factors)))]
-            sample["prefill"] = coarse_copy(sample["image"], factor)
+            sample["prefill"] = coarse_copy(sample["image"], factor) if refine else sample["image"].clone()
+            sample["refine"] = torch.full((1, 1, 1), float(refine))
         return sample
 
 

@@ -16,8 +16,8 @@ log = logging.getLogger(__name__)
 
 # the settings of the (last) training launch recorded with exported weights
 _RECIPE_KEYS = ("size", "batch_size", "scale", "hole_range", "pixel_loss", "lr", "edge_lr", "edge_loss", "w_adv",
-                "w_perc", "w_style", "w_grad", "w_grid", "edge_pos_weight", "ema_decay", "decay_from", "max_steps",
-                "min_lr_ratio", "short_side", "refine_factors")
+                "w_perc", "w_style", "w_grad", "w_grad_on", "w_grid", "edge_pos_weight", "ema_decay", "decay_from",
+                "max_steps", "min_lr_ratio", "short_side", "refine_factors", "refine_share", "refine_short_side")
 
 
 def _plain_mecnet_state(state: Dict[str, torch.Tensor], config: ModelConfig) -> Dict[str, torch.Tensor]:

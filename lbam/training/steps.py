@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from ..compose import composite, decode_edges, merge_edges
+from ..models import pyramid_fill
 from ..tiling import add_detail
 from . import losses as L
 from .config import TrainConfig
@@ -54,13 +55,16 @@ def _edge_step(cfg: TrainConfig, nets: Networks, gray, edge_prob, target, hole, 
     return adv + cfg.edge_fm_weight * fm
 
 
-def _generator_losses(cfg: TrainConfig, nets: Networks, image, hole, out, logs) -> torch.Tensor:
+def _generator_losses(cfg: TrainConfig, nets: Networks, image, hole, out, logs,
+                      refine: Optional[torch.Tensor] = None) -> torch.Tensor:
     comp = composite(image, out, hole)
     pixel = L.hole_l1 if cfg.pixel_loss == "l1" else L.hole_mse
     loss = pixel(out, image, hole, cfg.l1_hole, cfg.l1_valid)
     logs[cfg.pixel_loss] = loss.item()
     if cfg.w_grad > 0:
-        grad = L.gradient_statistics_loss(out, image, hole)
+        # "refine": the texture term only in the holes of refinement samples (the coarse pass stays L2-optimal)
+        where = hole if cfg.w_grad_on == "all" or refine is None else hole * (refine > 0.5).to(hole.dtype)
+        grad = L.gradient_statistics_loss(out, image, where)
         loss = loss + cfg.w_grad * grad
         logs["grad"] = grad.item()
     if cfg.w_grid > 0:
@@ -85,11 +89,31 @@ def _generator_losses(cfg: TrainConfig, nets: Networks, image, hole, out, logs) 
     return loss
 
 
+def generator_output(generator: nn.Module, image: torch.Tensor, hole: torch.Tensor, edge: torch.Tensor,
+                     prefill: Optional[torch.Tensor] = None, refine: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """What the losses see of the generator, (B, 3, H, W) float32 in [0, 1].
+
+    image (B, 3, H, W) in [0, 1]; hole (B, 1, H, W) 1 = hole; edge (B, 1, H, W) the merged edges. Without
+    ``prefill``: the generator's plain output (its own push-pull prefill). With ``prefill`` (B, 3, H, W), the
+    upscaled coarser fill of a refinement pass: ``lbam.tiling.add_detail(prefill, output)``, what the
+    ``pyramid`` strategy keeps. ``refine`` (B, 1, 1, 1), 1 = refinement sample: only those samples are treated
+    so, the others as plain samples (one batch may mix both passes)."""
+    if prefill is None:
+        return generator(image, hole, edge).float()
+    if refine is None or bool((refine > 0.5).all()):
+        return add_detail(prefill, generator(image, hole, edge, prefill=prefill).float())
+    flag = refine > 0.5
+    given = torch.where(flag, prefill, pyramid_fill(image, 1 - hole))
+    raw = generator(image, hole, edge, prefill=given).float()
+    return torch.where(flag, add_detail(prefill, raw), raw)
+
+
 def train_step(cfg: TrainConfig, nets: Networks, batch: Dict[str, torch.Tensor], autocast,
                edge_decode: str = "none", edge_threshold: float = 0.5) -> Dict[str, float]:
     """One step of ``cfg.stage`` on ``batch`` (see data.py for its keys). Returns the logged losses. A batch with
     ``prefill`` trains the coarse-to-fine refinement: the generator gets it as its prefill, and the losses see
-    ``lbam.tiling.add_detail(prefill, output)``, what the ``pyramid`` strategy keeps.
+    ``lbam.tiling.add_detail(prefill, output)``, what the ``pyramid`` strategy keeps; with ``refine`` (B, 1, 1, 1)
+    only the samples flagged 1 do, the others are plain samples (the generator's own push-pull prefill).
     edge_decode / edge_threshold: the model configuration's decoding of MECNet's output (``decode_edges``),
     applied to the edges the generator reads, as at inference."""
     image, hole, gray = batch["image"], batch["hole"], batch["gray"]
@@ -109,12 +133,8 @@ def train_step(cfg: TrainConfig, nets: Networks, batch: Dict[str, torch.Tensor],
                 prob = edge_prob.detach() if cfg.detach_edges else edge_prob
                 prob = decode_edges(prob, edge_decode, edge_threshold)
                 edge = merge_edges(prob, edges, hole)
-            prefill = batch.get("prefill")
-            if prefill is None:
-                out = nets.generator(image, hole, edge).float()
-            else:  # a refinement pass: the upscaled coarser fill in the hole, and only the detail is kept
-                out = add_detail(prefill, nets.generator(image, hole, edge, prefill=prefill).float())
-            total = total + _generator_losses(cfg, nets, image, hole, out, logs)
+            out = generator_output(nets.generator, image, hole, edge, batch.get("prefill"), batch.get("refine"))
+            total = total + _generator_losses(cfg, nets, image, hole, out, logs, batch.get("refine"))
     opts = ([nets.opt_mecnet] if train_edges else []) + ([nets.opt_generator] if train_gen else [])
     for opt in opts:
         opt.zero_grad(set_to_none=True)
