@@ -160,6 +160,8 @@ def _train_config(args, stage: str, init: Optional[str], model: str):
                        mask_dir=args.mask_dir, hole_range=tuple(args.hole_range) if args.hole_range else None,
                        workers=args.workers, seed=args.seed, tensorboard=args.tensorboard or None,
                        w_grad=args.w_grad, w_grad_on=args.w_grad_on, w_grid=args.w_grid, w_adv=args.w_adv,
+                       critic=args.critic, critic_width=args.critic_width, w_fm=args.w_fm,
+                       disc_lr_ratio=args.disc_lr_ratio,
                        edge_pos_weight=args.edge_pos_weight,
                        val_every=args.val_every, edge_decode=getattr(args, "edge_decode", None),
                        short_side=args.short_side,
@@ -323,6 +325,16 @@ def _train_args(p: argparse.ArgumentParser, need_config: bool) -> None:
     p.add_argument("--w-adv", type=float,
                    help="weight of the adversarial (WGAN-GP) term against a two-column critic (sharper texture; "
                         "0 in the fast recipe)")
+    p.add_argument("--critic", choices=("two_column", "patch"),  # training.config.CRITICS (not imported here)
+                   help="the adversary of --w-adv / --w-fm: the paper's two-column WGAN-GP critic (default) or a "
+                        "spectral-norm PatchGAN on the image and hole, non-saturating, about 4x cheaper on a CPU")
+    p.add_argument("--critic-width", type=int, help="base width of the critic (default 64, the paper's)")
+    p.add_argument("--w-fm", type=float,
+                   help="with --critic patch: weight of feature matching against the critic's layers (a perceptual "
+                        "loss learned on the training photos; no ImageNet weights needed)")
+    p.add_argument("--disc-lr-ratio", type=float, metavar="R",
+                   help="learning rate of the critic (and of MECNet's discriminator) as a multiple of its network's "
+                        "(default 0.1, the paper's)")
     p.add_argument("--edge-pos-weight", type=float,
                    help="weight of edge pixels in MECNet's BCE (1 = plain; more recall for NMS decoding)")
     p.add_argument("--val-every", type=int, metavar="STEPS", help="validate every STEPS steps (default 500)")

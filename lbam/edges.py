@@ -34,10 +34,13 @@ import numpy as np
 
 from .errors import InputError
 
-__all__ = ["GRAY_WEIGHTS", "rgb_to_gray", "canny", "canny_edges"]
+__all__ = ["CANNY_HIGH", "CANNY_LOW", "CANNY_SIGMA", "GRAY_WEIGHTS", "rgb_to_gray", "canny", "canny_edges"]
 
 #: Luminance weights (R, G, B) of ``skimage.color.rgb2gray``.
 GRAY_WEIGHTS = (0.2125, 0.7154, 0.0721)
+#: Canny settings of docs/ARCHITECTURE.md section 1: Gaussian sigma in pixels, and the hysteresis thresholds on the
+#: Sobel magnitude of the smoothed gray image in [0, 1]. Every configuration and the evaluation's truth use them.
+CANNY_SIGMA, CANNY_LOW, CANNY_HIGH = 1.5, 0.1, 0.2
 
 _EPS32 = float(np.finfo(np.float32).eps)
 
@@ -101,9 +104,9 @@ def _blur(img: np.ndarray, kernel: np.ndarray) -> np.ndarray:
 def canny(
     gray: np.ndarray,
     known: np.ndarray | None = None,
-    sigma: float = 1.5,
-    low: float = 0.1,
-    high: float = 0.2,
+    sigma: float = CANNY_SIGMA,
+    low: float = CANNY_LOW,
+    high: float = CANNY_HIGH,
 ) -> np.ndarray:
     """Canny edges of a gray image, restricted to the known region.
 
@@ -232,7 +235,7 @@ def _nonmax_bilinear(dx: np.ndarray, dy: np.ndarray, eroded: np.ndarray, low: fl
     return idx[keep], m[keep], mag
 
 
-def canny_edges(gray, hole, sigma: float = 1.5, low: float = 0.1, high: float = 0.2):
+def canny_edges(gray, hole, sigma: float = CANNY_SIGMA, low: float = CANNY_LOW, high: float = CANNY_HIGH):
     """Batched :func:`canny` on torch tensors.
 
     Parameters

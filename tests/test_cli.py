@@ -180,6 +180,17 @@ def test_train_options_reach_the_config(tmp_path):
     cfg = _train_config(args, args.stage, args.init, args.config)
     assert cfg.data == [str(tmp_path), str(tmp_path / "textures")]
     assert (cfg.w_grad, cfg.w_grid, cfg.edge_pos_weight, cfg.val_every) == (0.1, 0.5, 4.0, 100)
+    assert (cfg.critic, cfg.critic_width, cfg.w_fm, cfg.disc_lr_ratio) == ("two_column", 64, 0.0, 0.1)  # defaults
+    args = build_parser().parse_args(two + ["--w-adv", "0.01", "--critic", "patch", "--critic-width", "32",
+                                            "--w-fm", "0.5", "--disc-lr-ratio", "1"])
+    cfg = _train_config(args, args.stage, args.init, args.config)
+    assert (cfg.w_adv, cfg.critic, cfg.critic_width, cfg.w_fm, cfg.disc_lr_ratio) == (0.01, "patch", 32, 0.5, 1.0)
+    from lbam.training.config import CRITICS
+
+    for critic in CRITICS:  # the command line offers every critic the configuration knows, and no other
+        assert build_parser().parse_args(two + ["--critic", critic]).critic == critic
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(two + ["--critic", "three_column"])
     args = build_parser().parse_args(base + ["--hole-range", "0.6", "0.2"])
     with pytest.raises(ValueError, match="hole_range"):
         _train_config(args, args.stage, args.init, args.config)

@@ -246,3 +246,32 @@ def test_lattice_counts_only_windows_mostly_in_the_hole():
         assert s[f"lattice{period}"] == pytest.approx(1.0, rel=1e-6)
     fill[..., 40:64, :] += _tiled(torch.tensor([[0.2, -0.2], [-0.2, 0.2]]))[..., 40:64, :]  # now in the hole
     assert D.fill_scores(D.fill_sums(fill.clamp(0, 1), truth, hole))["lattice2"] > 3.0
+
+
+def _stripe_case(size: int = 128):
+    g = torch.Generator().manual_seed(5)
+    hole = torch.zeros(1, 1, size, size)
+    hole[..., 16:112, 16:112] = 1
+    truth = (0.5 + 0.1 * torch.randn(1, 1, size, size, generator=g)).clamp(0, 1).expand(1, 3, size, size)
+    yy, xx = torch.meshgrid(torch.arange(size).float(), torch.arange(size).float(), indexing="ij")
+    wave = 0.1 * torch.sin(2 * np.pi * (0.8 * xx + 0.6 * yy) / 5)  # oblique stripes, period 5 px
+    return truth, wave.view(1, 1, size, size).expand(1, 3, size, size), hole, g
+
+
+def test_stripes_of_unordered_texture_are_one_and_of_a_flat_fill_zero():
+    truth, _, hole, g = _stripe_case()
+    other = (0.5 + 0.1 * torch.randn(1, 1, 128, 128, generator=g)).clamp(0, 1).expand(1, 3, 128, 128)
+    assert D.fill_scores(D.fill_sums(truth, truth, hole))["stripes"] == pytest.approx(1.0)
+    assert D.fill_scores(D.fill_sums(other, truth, hole))["stripes"] == pytest.approx(1.0, abs=0.1)
+    assert D.fill_scores(D.fill_sums(torch.full_like(truth, 0.5), truth, hole))["stripes"] == 0.0
+    blur = torch.nn.functional.avg_pool2d(truth, 5, 1, 2)  # weaker in every direction alike: not a stripe
+    assert D.fill_scores(D.fill_sums(blur, truth, hole))["stripes"] == pytest.approx(1.0, abs=0.2)
+
+
+def test_stripes_flag_a_repeated_stripe_in_the_hole_only():
+    truth, wave, hole, g = _stripe_case()
+    zebra = truth * (1 - hole) + (0.5 + wave + 0.01 * torch.randn(1, 3, 128, 128, generator=g)) * hole
+    assert D.fill_scores(D.fill_sums(zebra, truth, hole))["stripes"] > 2.5
+    # the same stripes outside the hole hardly count: windows are taken where the hole is at least 75 %
+    sums = D.stripe_sums(truth + wave * (1 - hole), truth, hole)
+    assert torch.allclose(sums["stripe_out"], sums["stripe_true"], rtol=0.05)

@@ -223,6 +223,31 @@ def test_feature_matching_mean_and_detached():
     assert real[0].grad is None and fake[0].grad is not None
 
 
+def test_patch_hole_weights_mark_the_patches_that_see_the_hole():
+    hole = torch.zeros(1, 1, 16, 16)
+    hole[..., 0:3, 12:16] = 1  # top right corner
+    w = L.patch_hole_weights(hole, (4, 4))
+    expected = torch.zeros(1, 1, 4, 4)
+    expected[..., 0, 3] = 1
+    assert torch.equal(w, expected)
+    assert L.patch_hole_weights(torch.zeros(1, 1, 16, 16), (4, 4)).sum() == 0
+
+
+def test_masked_ns_losses_count_only_the_patches_that_see_the_hole():
+    weights = torch.zeros(1, 1, 2, 2)
+    weights[..., 0, 0] = 1
+    # the fake patch in the hole is called fake (-10), the three outside are called real (+10): an ideal critic
+    fake = torch.full((1, 1, 2, 2), 10.0)
+    fake[..., 0, 0] = -10.0
+    real = torch.full((1, 1, 2, 2), 10.0)
+    assert L.masked_ns_d_loss(real, fake, weights).item() < 1e-3
+    assert L.ns_d_loss(real, fake).item() > 3  # unmasked, the three patches outside count as mistakes
+    # the generator's loss sees only the hole patch: large while the critic rejects it, small when it passes
+    assert L.masked_ns_g_loss(fake, weights).item() == pytest.approx(10.0, abs=1e-3)
+    assert L.masked_ns_g_loss(-fake, weights).item() < 1e-3
+    assert L.masked_ns_g_loss(fake, torch.zeros_like(weights)).item() == 0.0  # no hole: no term
+
+
 # ------------------------------------------------------------------------------------ discriminators
 @pytest.mark.parametrize("size", [128, 256])
 def test_two_column_shapes(size):

@@ -224,6 +224,34 @@ def test_sharpness_grid_and_edge_options_train(tmp_path):
     assert not {"grad", "grid"} & set(train_step(plain.cfg, plain.nets, batch, plain._autocast))
 
 
+def test_patch_critic_trains_with_feature_matching(tmp_path):
+    from lbam.training.discriminators import PatchDiscriminator
+    from lbam.training.trainer import Trainer
+    from lbam.training.steps import train_step
+
+    with pytest.raises(ValueError, match="critic"):
+        tiny_config(tmp_path, TRAIN, critic="three_column")
+    with pytest.raises(ValueError, match="w_fm"):
+        tiny_config(tmp_path, TRAIN, w_fm=1.0)  # feature matching needs the patch critic's layers
+    torch.manual_seed(0)
+    tr = Trainer(tiny_config(tmp_path, TRAIN, critic="patch", critic_width=4, w_adv=0.01, w_fm=0.5,
+                             disc_lr_ratio=1.0))
+    assert isinstance(tr.nets.critic, PatchDiscriminator) and tr.nets.critic.blocks[0][0].in_channels == 4
+    ds = TrainImages(TRAIN, size=128, seed=0)
+    batch = collate([ds[i] for i in range(2)])
+    before = [p.detach().clone() for p in tr.nets.critic.parameters()]
+    logs = train_step(tr.cfg, tr.nets, batch, tr._autocast)
+    assert {"critic", "adv", "fm"} <= set(logs) and all(np.isfinite(v) for v in logs.values())
+    assert any(not torch.equal(a, b) for a, b in zip(before, tr.nets.critic.parameters()))  # the critic stepped
+    # the critic's weights are frozen for the generator's terms and thawed for its own next update
+    again = [p.detach().clone() for p in tr.nets.critic.parameters()]
+    train_step(tr.cfg, tr.nets, batch, tr._autocast)
+    assert any(not torch.equal(a, b) for a, b in zip(again, tr.nets.critic.parameters()))
+    fm_only = Trainer(tiny_config(tmp_path / "fm", TRAIN, critic="patch", critic_width=4, w_fm=0.5))
+    assert fm_only.nets.critic is not None and "fm" in train_step(fm_only.cfg, fm_only.nets, batch,
+                                                                  fm_only._autocast)
+
+
 def test_few_steps_lower_the_loss(tmp_path):
     from lbam.training.trainer import Trainer
     from lbam.training.steps import train_step

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Dict, Tuple
 
+from ..edges import CANNY_HIGH, CANNY_LOW, CANNY_SIGMA
+
 
 EDGE_DECODES = ("none", "nms")
 #: number of forward-attention layers of the Edge-LBAM generator, i.e. of ``EdgeLBAMConfig.widths``
@@ -72,9 +74,9 @@ class ModelConfig:
     name: str = "paper"
     mecnet: MECNetConfig = field(default_factory=MECNetConfig)
     generator: EdgeLBAMConfig = field(default_factory=EdgeLBAMConfig)
-    canny_sigma: float = 1.5
-    canny_low: float = 0.1
-    canny_high: float = 0.2
+    canny_sigma: float = CANNY_SIGMA
+    canny_low: float = CANNY_LOW
+    canny_high: float = CANNY_HIGH
     train_size: int = 256
     edge_decode: str = "none"
     edge_threshold: float = 0.5

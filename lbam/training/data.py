@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import torch
 
-from ..edges import canny, rgb_to_gray
+from ..edges import CANNY_HIGH, CANNY_LOW, CANNY_SIGMA, canny, rgb_to_gray
 from ..io import IMAGE_SUFFIXES
 from ..tiling import resize
 from .masks import PAPER_BUCKETS, FreeFormMasks, MaskFolder
@@ -94,7 +94,8 @@ class TrainImages(torch.utils.data.Dataset):
 
     def __init__(self, root, size: int = 256, short_side: int = 350, scale: Tuple[float, float] = (1.0, 1.0),
                  mask_dir=None, hole_range: Tuple[float, float] = (0.0, 0.6), seed: int = 0,
-                 canny_sigma: float = 1.5, canny_low: float = 0.1, canny_high: float = 0.2,
+                 canny_sigma: float = CANNY_SIGMA, canny_low: float = CANNY_LOW,
+                 canny_high: float = CANNY_HIGH,
                  length: int = 10**9, prefill_factors: Sequence[int] = (), prefill_share: float = 1.0,
                  prefill_short_side: Optional[int] = None) -> None:
         if any(int(f) < 2 or size % int(f) for f in prefill_factors):
@@ -195,7 +196,8 @@ class ValImages(torch.utils.data.Dataset):
 
     def __init__(self, root, size: int = 256, short_side: int = 350, per_image: int = 2,
                  buckets: Sequence[Tuple[float, float]] = PAPER_BUCKETS, seed: int = 1234,
-                 canny_sigma: float = 1.5, canny_low: float = 0.1, canny_high: float = 0.2) -> None:
+                 canny_sigma: float = CANNY_SIGMA, canny_low: float = CANNY_LOW,
+                 canny_high: float = CANNY_HIGH) -> None:
         self.crops = fixed_crops(root, size, short_side, per_image)
         self.size, self.buckets, self.seed = size, tuple(buckets), seed
         self.canny = (canny_sigma, canny_low, canny_high)

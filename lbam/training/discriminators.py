@@ -3,7 +3,8 @@
 * :class:`TwoColumnDiscriminator` - LBAM's WGAN-GP critic for Edge-LBAM: one column looks at the
   known region, the other at the (filled) hole region.
 * :class:`PatchDiscriminator` - EdgeConnect's 70x70 PatchGAN with spectral norm, used for MECNet on
-  (edge, gray) pairs with a non-saturating loss plus feature matching.
+  (edge, gray) pairs with a non-saturating loss plus feature matching, and (4 channels: image and hole) as the
+  generator's CPU-sized ``patch`` critic (``TrainConfig.critic``).
 
 Images are ``(B, C, H, W)`` in [0, 1]; hole masks ``(B, 1, H, W)`` with 1 = hole.
 """

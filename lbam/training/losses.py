@@ -36,6 +36,9 @@ __all__ = [
     "grid_loss",
     "hole_l1",
     "hole_mse",
+    "masked_ns_d_loss",
+    "masked_ns_g_loss",
+    "patch_hole_weights",
     "ns_d_loss",
     "ns_g_loss",
     "perceptual_and_style",
@@ -214,6 +217,32 @@ def ns_d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Ten
 def ns_g_loss(fake_logits: torch.Tensor) -> torch.Tensor:
     """Non-saturating generator loss ``BCE(fake, 1)`` on raw logits."""
     return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+
+
+def patch_hole_weights(hole: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """Which patches of a PatchGAN's ``(B, 1, h, w)`` logit map see the hole: the hole mask ``(B, 1, H, W)``
+    (1 = hole) max-pooled to ``size = (h, w)``; values in [0, 1] (1 = the patch's window holds hole pixels)."""
+    return F.adaptive_max_pool2d(hole.float(), tuple(size))
+
+
+def masked_ns_d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, fake_weights: torch.Tensor
+                     ) -> torch.Tensor:
+    """PatchGAN discriminator loss for inpainting: ``(BCE(real, 1) + BCE_w(fake, 0)) / 2``.
+
+    Every real patch is real; a fake patch counts with its ``fake_weights`` (``patch_hole_weights``: patches of
+    the composite that see no hole are the truth itself, and calling them fake would teach nothing). Logits and
+    weights ``(B, 1, h, w)``; returns a scalar (the fake half is 0 when no patch sees the hole)."""
+    real = F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
+    fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits), reduction="none")
+    fake = (fake * fake_weights).sum() / fake_weights.sum().clamp(min=1.0)
+    return 0.5 * (real + fake)
+
+
+def masked_ns_g_loss(fake_logits: torch.Tensor, fake_weights: torch.Tensor) -> torch.Tensor:
+    """Non-saturating generator loss ``BCE(fake, 1)`` over the patches that see the hole (``fake_weights``,
+    ``(B, 1, h, w)`` as the logits). Scalar; 0 when no patch sees the hole."""
+    loss = F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits), reduction="none")
+    return (loss * fake_weights).sum() / fake_weights.sum().clamp(min=1.0)
 
 
 def feature_matching_loss(

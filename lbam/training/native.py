@@ -16,6 +16,9 @@ each radius. Every result is 8-bit, composited (known pixels are the input's). S
   hole, fill over truth, pooled (:func:`lbam.training.defects.grid_sums`);
 * ``edge_step``: the step across the truth's Canny edges in the eroded hole, fill over truth, pooled
   (:func:`lbam.training.defects.edge_step_sums`); 1 = edges carried through as crisply as the photo's;
+* ``stripes``: the energy-weighted peak-to-mean power of the fill's fine texture over the truth's, pooled
+  (:func:`lbam.training.defects.stripe_sums`); about 1 for texture as unordered as the photo's, above for
+  repeated stripes, 0 for a flat fill;
 * ``seconds``: mean wall time of one call (informative only; the machine may be busy).
 """
 from __future__ import annotations
@@ -155,6 +158,7 @@ def evaluate_native(methods: Dict[str, Callable], data, max_side: int, images: O
         truth = read_photo(path, max_side)
         hole = object_hole(truth.shape[:2], np.random.default_rng([seed, i]), hole_range)
         rec = {"name": path.name, "size": [truth.shape[1], truth.shape[0]], "hole": round(float(hole.mean()), 4)}
+        # the truth's edges with the package's Canny settings (edges.CANNY_*), the same for every method scored
         true_edges = torch.from_numpy(canny(rgb_to_gray(truth.astype(np.float32) / 255))).float()[None, None]
         for name, fn in methods.items():
             t0 = time.perf_counter()
@@ -163,7 +167,7 @@ def evaluate_native(methods: Dict[str, Callable], data, max_side: int, images: O
             rec[name] = {"psnr": round(hole_psnr(out, truth, hole), 3), "ssim": round(hole_ssim(out, truth, hole), 4),
                          "seconds": round(dt, 3)}
             o, t, hl = _tensors(out, truth, hole)
-            for k, v in {**D.sharpness_sums(o, t, hl), **D.grid_sums(o, t, hl),
+            for k, v in {**D.sharpness_sums(o, t, hl), **D.grid_sums(o, t, hl), **D.stripe_sums(o, t, hl),
                          **D.edge_step_sums(o, t, hl, true_edges)}.items():
                 sums[name].setdefault(k, []).append(v)
         photos.append(rec)
@@ -180,6 +184,8 @@ def evaluate_native(methods: Dict[str, Callable], data, max_side: int, images: O
                         "edge_step": round(ratio(s["step_out"], s["step_true"]), 3),
                         **{f"grid{q}": round(ratio(s[f"grid{q}_out"], s[f"grid{q}_true"]), 3)
                            for q in D.GRID_PERIODS},
+                        "stripes": round(ratio(ratio(s["stripe_out"], s["stripe_out_w"]),
+                                               ratio(s["stripe_true"], s["stripe_true_w"])), 3),
                         "seconds": round(float(np.mean([p[name]["seconds"] for p in photos])), 3),
                         "n": len(photos)}
     return {"photos": photos, "metrics": report}
@@ -190,11 +196,11 @@ def format_native(report: Dict, baseline: str = f"telea{TELEA_RADIUS}") -> str:
     m = report["metrics"]
     grids = [f"grid{q}" for q in D.GRID_PERIODS]
     lines = ["| method | hole PSNR | gain dB | hole-box SSIM | sharpness | edge step | " + " | ".join(grids)
-             + " | s / photo |", "|" + "---|" * (7 + len(grids))]
+             + " | stripes | s / photo |", "|" + "---|" * (8 + len(grids))]
     for name, r in m.items():
         gain = f"{r['psnr'] - m[baseline]['psnr']:+.2f}" if baseline in m else "-"
         lines.append(f"| {name} | {r['psnr']:.2f} | {gain} | {r['ssim']:.4f} | {r['sharpness']:.2f} | {r['edge_step']:.2f} | "
-                     + " | ".join(f"{r[g]:.2f}" for g in grids) + f" | {r['seconds']:.2f} |")
+                     + " | ".join(f"{r[g]:.2f}" for g in grids) + f" | {r['stripes']:.2f} | {r['seconds']:.2f} |")
     return "\n".join(lines)
 
 

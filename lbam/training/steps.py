@@ -75,18 +75,51 @@ def _generator_losses(cfg: TrainConfig, nets: Networks, image, hole, out, logs,
         perc, style = L.perceptual_and_style(nets.vgg, out, comp, image)
         loss = loss + cfg.w_perc * perc + cfg.w_style * style
         logs.update(perc=perc.item(), style=style.item())
-    if nets.critic is not None and cfg.w_adv > 0:
-        d_real = nets.critic(image, hole)
-        d_fake = nets.critic(comp.detach(), hole)
-        gp = L.gradient_penalty(nets.critic, image, comp.detach(), hole, weight=cfg.gp_weight)
-        c_loss = L.wgan_critic_loss(d_real, d_fake) + gp
-        nets.opt_critic.zero_grad(set_to_none=True)
-        c_loss.backward()
-        nets.opt_critic.step()
-        adv = L.wgan_generator_loss(nets.critic(comp, hole))
-        loss = loss + cfg.w_adv * adv
-        logs.update(critic=c_loss.item(), adv=adv.item())
+    if nets.critic is not None and cfg.uses_critic:
+        adversarial = _patch_adversarial if cfg.critic == "patch" else _two_column_adversarial
+        loss = loss + adversarial(cfg, nets, image, comp, hole, logs)
     return loss
+
+
+def _two_column_adversarial(cfg: TrainConfig, nets: Networks, image, comp, hole, logs) -> torch.Tensor:
+    """The paper's term: one WGAN-GP update of the two-column critic, then ``w_adv * -critic(comp)``."""
+    d_real = nets.critic(image, hole)
+    d_fake = nets.critic(comp.detach(), hole)
+    gp = L.gradient_penalty(nets.critic, image, comp.detach(), hole, weight=cfg.gp_weight)
+    c_loss = L.wgan_critic_loss(d_real, d_fake) + gp
+    nets.opt_critic.zero_grad(set_to_none=True)
+    c_loss.backward()
+    nets.opt_critic.step()
+    adv = L.wgan_generator_loss(nets.critic(comp, hole))
+    logs.update(critic=c_loss.item(), adv=adv.item())
+    return cfg.w_adv * adv
+
+
+def _patch_adversarial(cfg: TrainConfig, nets: Networks, image, comp, hole, logs) -> torch.Tensor:
+    """The ``patch`` critic (a PatchGAN on ``cat(image, hole)``): one non-saturating update on the truth against
+    the composite's patches that see the hole, then ``w_adv * adversarial + w_fm * feature matching`` for the
+    generator (the critic's layers on the composite against the truth's, a perceptual loss learned on the data)."""
+    real_in, fake_in = torch.cat((image, hole), 1), torch.cat((comp, hole), 1)
+    nets.critic.requires_grad_(True)
+    d_real, _ = nets.critic(real_in)
+    d_fake, _ = nets.critic(fake_in.detach())
+    weights = L.patch_hole_weights(hole, d_fake.shape[-2:])
+    c_loss = L.masked_ns_d_loss(d_real, d_fake, weights)
+    nets.opt_critic.zero_grad(set_to_none=True)
+    c_loss.backward()
+    nets.opt_critic.step()
+    nets.critic.requires_grad_(False)  # the generator's terms below need no gradient for the critic's weights
+    g_fake, fake_feats = nets.critic(fake_in)
+    adv = L.masked_ns_g_loss(g_fake, weights)
+    term = cfg.w_adv * adv
+    logs.update(critic=c_loss.item(), adv=adv.item())
+    if cfg.w_fm > 0:
+        with torch.no_grad():
+            _, real_feats = nets.critic(real_in)
+        fm = L.feature_matching_loss(real_feats, fake_feats)
+        term = term + cfg.w_fm * fm
+        logs["fm"] = fm.item()
+    return term
 
 
 def generator_output(generator: nn.Module, image: torch.Tensor, hole: torch.Tensor, edge: torch.Tensor,

@@ -120,8 +120,10 @@ class Trainer:
             nets.edge_disc = PatchDiscriminator(2).to(self.device)
             nets.opt_edge_disc = torch.optim.Adam(nets.edge_disc.parameters(), cfg.edge_lr * cfg.disc_lr_ratio,
                                                   betas=cfg.edge_betas)
-        if cfg.w_adv > 0 and cfg.stage != "edge":
-            nets.critic = TwoColumnDiscriminator(3).to(self.device)
+        if cfg.uses_critic and cfg.stage != "edge":
+            critic = (PatchDiscriminator(4, cfg.critic_width) if cfg.critic == "patch"
+                      else TwoColumnDiscriminator(3, cfg.critic_width))
+            nets.critic = critic.to(self.device)
             nets.opt_critic = torch.optim.Adam(nets.critic.parameters(), cfg.lr * cfg.disc_lr_ratio, betas=cfg.betas)
         if cfg.w_perc > 0 or cfg.w_style > 0:
             vgg = L.build_vgg(cfg.vgg_weights)
