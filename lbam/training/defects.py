@@ -76,6 +76,8 @@ STRIPE_WINDOW = 16
 #: the band of periods, in pixels, whose peak-to-mean power ``stripe_sums`` takes (fine texture, not shading)
 STRIPE_PERIODS = (3.0, 8.0)
 STRIPE_MIN_HOLE_SHARE = 0.75
+#: the keys of ``stripe_sums``, in the order ``stripe_score`` takes them
+STRIPE_KEYS = ("stripe_out", "stripe_out_w", "stripe_true", "stripe_true_w")
 BLOTCH_DISTANCE = 0.15
 BLOTCH_RING = 8
 BLOTCH_RING_SAMPLES = 512
@@ -247,6 +249,15 @@ def stripe_sums(out: torch.Tensor, target: torch.Tensor, hole: torch.Tensor) -> 
     return sums
 
 
+def stripe_score(out: float, out_w: float, true: float, true_w: float) -> float:
+    """The ``stripes`` score from pooled ``stripe_sums`` (``stripe_out``, ``stripe_out_w``, ``stripe_true``,
+    ``stripe_true_w``): the fill's energy-weighted peak-to-mean power over the truth's; 0 where either holds no
+    band energy."""
+    fill = out / out_w if out_w > 0 else 0.0
+    truth = true / true_w if true_w > 0 else 0.0
+    return fill / truth if truth > 0 else 0.0
+
+
 def blotch_counts(out: torch.Tensor, target: torch.Tensor, hole: torch.Tensor) -> Dict[str, torch.Tensor]:
     """Per image (B,) float64: ``blotch`` hole pixels whose colour is farther than BLOTCH_DISTANCE from the
     truth and from every colour of the ring of known pixels around the hole (up to BLOTCH_RING_SAMPLES ring
@@ -297,8 +308,7 @@ def fill_scores(sums: Dict[str, torch.Tensor]) -> Dict[str, float]:
         scores[f"grid{period}"] = ratio(f"grid{period}_out", f"grid{period}_true")
     for period in LATTICE_PERIODS:
         scores[f"lattice{period}"] = ratio(f"lattice{period}_out", f"lattice{period}_true")
-    true_stripes = ratio("stripe_true", "stripe_true_w")
-    scores["stripes"] = ratio("stripe_out", "stripe_out_w") / true_stripes if true_stripes > 0 else 0.0
+    scores["stripes"] = stripe_score(*(float(sums[k].sum()) for k in STRIPE_KEYS))
     scores["blotch"] = ratio("blotch", "hole_n")
     if "step_true" in sums:
         scores["edge_step"] = ratio("step_out", "step_true")

@@ -184,8 +184,7 @@ def evaluate_native(methods: Dict[str, Callable], data, max_side: int, images: O
                         "edge_step": round(ratio(s["step_out"], s["step_true"]), 3),
                         **{f"grid{q}": round(ratio(s[f"grid{q}_out"], s[f"grid{q}_true"]), 3)
                            for q in D.GRID_PERIODS},
-                        "stripes": round(ratio(ratio(s["stripe_out"], s["stripe_out_w"]),
-                                               ratio(s["stripe_true"], s["stripe_true_w"])), 3),
+                        "stripes": round(D.stripe_score(*(s[k] for k in D.STRIPE_KEYS)), 3),
                         "seconds": round(float(np.mean([p[name]["seconds"] for p in photos])), 3),
                         "n": len(photos)}
     return {"photos": photos, "metrics": report}
