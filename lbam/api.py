@@ -17,6 +17,7 @@ import torch
 
 from . import hub, io, memory, tiling
 from .compose import complete
+from .detail import DETAILS, add_context_detail
 from .edges import canny, canny_edges, rgb_to_gray
 from .errors import InputError, WeightsError
 from .models import EdgeLBAM, MECNet, ModelConfig, get_config
@@ -74,6 +75,8 @@ class Inpainter:
         #: with weights trained only at 256, the refinement costs 5-10x the time for no measured gain (README).
         self.coarse_to_fine = False
         self.refine_edges = "mecnet"
+        self.detail = "none"
+        self.detail_strength = 1.0
         self.refresh()
 
     @property
@@ -89,6 +92,31 @@ class Inpainter:
         if value not in tiling.REFINE_EDGES:
             raise ValueError(f"refine_edges must be one of {tiling.REFINE_EDGES}, got {value!r}")
         self._refine_edges = value
+
+    @property
+    def detail(self) -> str:
+        """What follows the fill (``lbam.detail.DETAILS``): "none" (the networks' fill as it is) or "context" (fine
+        luminance texture drawn from the photo's own known pixels around the hole is added to the fill,
+        :func:`lbam.detail.add_context_detail`: sharper, at some cost in PSNR; README). Any other value is refused
+        when assigned (ValueError)."""
+        return self._detail
+
+    @detail.setter
+    def detail(self, value: str) -> None:
+        if value not in DETAILS:
+            raise ValueError(f"detail must be one of {DETAILS}, got {value!r}")
+        self._detail = value
+
+    @property
+    def detail_strength(self) -> float:
+        """Gain of the texture that ``detail = "context"`` adds (1 = the photo's own amplitude; 0 adds nothing)."""
+        return self._detail_strength
+
+    @detail_strength.setter
+    def detail_strength(self, value: float) -> None:
+        if not (isinstance(value, (int, float)) and 0 <= value < float("inf")):
+            raise ValueError(f"detail_strength must be a number >= 0, got {value!r}")
+        self._detail_strength = float(value)
 
     def refresh(self) -> None:
         """Rebuild the inference copies of the networks from ``.mecnet`` and ``.generator``."""
@@ -259,6 +287,10 @@ class Inpainter:
             edge_canvas = torch.from_numpy(edges_full)[None].to(dev) if edges_full is not None else None
             self._refine(img_t, hole, guide_t, min(min(c.scale) for c in crops), batch_size, edge_canvas)
             edges_full = edge_canvas[0].cpu().numpy() if edge_canvas is not None else None
+        if self.detail == "context":  # in place on img_t, which result shares (and rgb, on the CPU)
+            # the band the fill lacks: a pyramid's last pass ran at native size, a single pass at its crops' scale
+            scale = 1.0 if strategy == "pyramid" else min(min(c.scale) for c in crops)
+            add_context_detail(img_t, hole, scale, self.detail_strength)
         return result.permute(1, 2, 0).cpu().numpy(), edges_full
 
     def inpaint(self, image, mask, *, edges=None, return_edges: bool = False, strategy: str = "auto",

@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from .detail import DETAILS
 from .errors import LbamError
 from .io import IMAGE_SUFFIXES
 from .models.configs import EDGE_DECODES
@@ -42,6 +43,8 @@ def _inpainter(args):
     dtype = None if dtype in (None, "float32") else getattr(torch, dtype)
     inp = Inpainter.from_pretrained(args.weights, device=args.device, dtype=dtype)
     inp.refine_edges = getattr(args, "refine_edges", inp.refine_edges)
+    inp.detail = getattr(args, "detail", inp.detail)
+    inp.detail_strength = getattr(args, "detail_strength", inp.detail_strength)
     return inp
 
 
@@ -162,7 +165,8 @@ def _train_config(args, stage: str, init: Optional[str], model: str):
                        w_grad=args.w_grad, w_grad_on=args.w_grad_on, w_grid=args.w_grid, w_adv=args.w_adv,
                        critic=args.critic, critic_width=args.critic_width, w_fm=args.w_fm,
                        disc_lr_ratio=args.disc_lr_ratio,
-                       edge_pos_weight=args.edge_pos_weight,
+                       edge_pos_weight=args.edge_pos_weight, edge_loss=args.edge_loss,
+                       edge_disc_width=args.edge_disc_width,
                        val_every=args.val_every, edge_decode=getattr(args, "edge_decode", None),
                        short_side=args.short_side,
                        refine_factors=tuple(args.refine_factors) if args.refine_factors else None,
@@ -233,13 +237,13 @@ def cmd_evaluate(args) -> int:
 
         result = evaluate_native_weights(args.weights, args.data, args.max_side, args.images, args.json, args.device,
                                          args.strategies, args.telea_radius or [3, 5], log=print,
-                                         refine_edges=args.refine_edges)
+                                         refine_edges=args.refine_edges, detail=args.detail)
         print(f"weights: {result['weights']}  data: {result['data']}  long side <= {args.max_side}")
         print(format_native(result))
         return 0
 
     result = evaluate_weights(args.weights, args.data, args.json, args.device, per_image=args.per_image,
-                              telea_radii=args.telea_radius or [3])
+                              telea_radii=args.telea_radius or [3], detail=args.detail)
     print(f"weights: {result['weights']}  data: {result['data']}")
     print(format_table(result["metrics"]))
     print()
@@ -337,6 +341,12 @@ def _train_args(p: argparse.ArgumentParser, need_config: bool) -> None:
                         "(default 0.1, the paper's)")
     p.add_argument("--edge-pos-weight", type=float,
                    help="weight of edge pixels in MECNet's BCE (1 = plain; more recall for NMS decoding)")
+    p.add_argument("--edge-loss", choices=("bce", "gan"),  # training.config.EDGE_LOSSES (not imported here)
+                   help="MECNet's loss: BCE against the Canny edges (the fast recipe) or the paper's adversarial "
+                        "+ feature-matching loss against a PatchGAN (the paper recipe)")
+    p.add_argument("--edge-disc-width", type=int,
+                   help="with --edge-loss gan: base width of MECNet's discriminator (default 64, EdgeConnect's; "
+                        "32 is about 3x cheaper on a CPU)")
     p.add_argument("--val-every", type=int, metavar="STEPS", help="validate every STEPS steps (default 500)")
     if need_config:
         p.add_argument("--edge-decode", choices=EDGE_DECODES,
@@ -383,6 +393,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--refine-edges", default="mecnet", choices=REFINE_EDGES,
                    help="edges of strategy pyramid's refinement passes: mecnet completes them in every tile; prefill "
                         "takes them from the coarser fill and skips MECNet there (about 1.5x faster, slightly softer)")
+    p.add_argument("--detail", default="none", choices=DETAILS,
+                   help="context: add fine texture drawn from the photo's own pixels around the hole to the fill "
+                        "(sharper, a little lower PSNR; README, Texture from the photo itself)")
+    p.add_argument("--detail-strength", type=float, default=1.0, metavar="GAIN",
+                   help="with --detail context: gain of the added texture (default 1, the photo's own amplitude)")
     p.add_argument("--dtype", default="float32", choices=DTYPES,
                    help="network precision: float16 / bfloat16 run the networks under autocast, for GPUs (on a CPU "
                         "without half-precision units they are much slower than float32)")
@@ -433,6 +448,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "crop or resize that auto picks without refinement; also auto, crop, resize, full)")
     p.add_argument("--refine-edges", default="mecnet", choices=REFINE_EDGES,
                    help="--native: edges of the pyramid's refinement passes (as lbam inpaint --refine-edges)")
+    p.add_argument("--detail", default="none", choices=DETAILS,
+                   help="what follows our fill, as lbam inpaint --detail (context: the photo's own texture added)")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("convert-official", help="published .pth checkpoints -> a weights folder")

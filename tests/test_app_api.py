@@ -97,6 +97,19 @@ def test_16_bit_gray_png_is_scaled_not_clipped(server, hole):
     assert np.array_equal(out[..., 0][known], expect[known]) and np.array_equal(out[..., 2][known], expect[known])
 
 
+def test_texture_from_the_photo_is_asked_per_request(server, photo, hole):
+    img, mask = png_bytes(photo), png_bytes(hole)
+    plain = post_inpaint(server, image=img, mask=mask, strategy="full")
+    textured = post_inpaint(server, image=img, mask=mask, strategy="full", detail="context")
+    again = post_inpaint(server, image=img, mask=mask, strategy="full")  # the option does not stick
+    assert plain.status == textured.status == again.status == 200
+    a, b = plain.image(), textured.image()
+    inside = hole >= 128
+    assert np.array_equal(a[~inside], b[~inside]) and not np.array_equal(a[inside], b[inside])
+    assert np.array_equal(again.image(), a)
+    assert request(server + "api/info").json()["details"] == ["none", "context"]
+
+
 def test_user_edges_replace_the_predicted_edges_inside_the_hole(server, photo, hole):
     sketch = np.zeros((H, W), np.uint8)
     sketch[59:61, 40:130] = 255  # a horizontal line through the hole (and beyond it)
@@ -146,6 +159,7 @@ def test_bad_input_gets_4xx_json_and_the_server_keeps_answering(server, photo, h
     _bad(post_inpaint(server, image=img, mask=mask, dilate="lots"), 400, "dilate")
     _bad(post_inpaint(server, image=img, mask=mask, dilate="1000"), 400, "dilate")
     _bad(post_inpaint(server, image=img, mask=mask, strategy="magic"), 400, "strategy")
+    _bad(post_inpaint(server, image=img, mask=mask, detail="sharp"), 400, "detail")
     _bad(post_inpaint(server, image="text, not a file", mask=mask), 400, "file")
     _bad(request(server + "api/inpaint", "POST", b"x=1", {"Content-Type": "application/x-www-form-urlencoded"}),
          400, "image")

@@ -191,6 +191,18 @@ def test_train_options_reach_the_config(tmp_path):
         assert build_parser().parse_args(two + ["--critic", critic]).critic == critic
     with pytest.raises(SystemExit):
         build_parser().parse_args(two + ["--critic", "three_column"])
+    from lbam.training.config import EDGE_LOSSES
+
+    for loss in EDGE_LOSSES:  # likewise for MECNet's losses
+        assert build_parser().parse_args(two + ["--edge-loss", loss]).edge_loss == loss
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(two + ["--edge-loss", "focal"])
+    args = build_parser().parse_args(two + ["--edge-loss", "gan", "--edge-disc-width", "16"])
+    cfg = _train_config(args, args.stage, args.init, args.config)
+    assert (cfg.edge_loss, cfg.edge_disc_width) == ("gan", 16)
+    args = build_parser().parse_args(two)
+    cfg = _train_config(args, args.stage, args.init, args.config)
+    assert (cfg.edge_loss, cfg.edge_disc_width) == ("bce", 64)  # the fast recipe's defaults
     args = build_parser().parse_args(base + ["--hole-range", "0.6", "0.2"])
     with pytest.raises(ValueError, match="hole_range"):
         _train_config(args, args.stage, args.init, args.config)
@@ -248,3 +260,23 @@ def test_refine_edges_option_reaches_the_inpainter(monkeypatch):
     assert _inpainter(build_parser().parse_args(["inpaint", "a.png", "m.png", "-o", "o.png"])).refine_edges == "mecnet"
     with pytest.raises(SystemExit):
         build_parser().parse_args(["inpaint", "a.png", "m.png", "-o", "o.png", "--refine-edges", "canny"])
+
+
+def test_detail_options_reach_the_inpainter(monkeypatch):
+    from lbam import api
+    from lbam.cli import _inpainter, build_parser
+    from lbam.detail import DETAILS
+
+    monkeypatch.setattr(api.Inpainter, "from_pretrained",
+                        classmethod(lambda cls, *a, **k: api.Inpainter.from_config("tiny", device="cpu")))
+    base = ["inpaint", "a.png", "m.png", "-o", "o.png"]
+    inp = _inpainter(build_parser().parse_args(base + ["--detail", "context", "--detail-strength", "0.5"]))
+    assert (inp.detail, inp.detail_strength) == ("context", 0.5)
+    inp = _inpainter(build_parser().parse_args(base))
+    assert (inp.detail, inp.detail_strength) == ("none", 1.0)
+    for d in DETAILS:
+        assert build_parser().parse_args(["evaluate", "--data", "x", "--detail", d]).detail == d
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(base + ["--detail", "sharp"])
+    with pytest.raises(ValueError, match="detail_strength"):
+        _inpainter(build_parser().parse_args(base + ["--detail-strength", "-1"]))

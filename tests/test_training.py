@@ -252,6 +252,35 @@ def test_patch_critic_trains_with_feature_matching(tmp_path):
                                                                   fm_only._autocast)
 
 
+def test_edge_stage_trains_mecnet_against_a_patch_discriminator(tmp_path):
+    from lbam.training.config import EDGE_LOSSES
+    from lbam.training.discriminators import PatchDiscriminator
+    from lbam.training.steps import train_step
+    from lbam.training.trainer import Trainer
+
+    assert EDGE_LOSSES == ("bce", "gan")
+    with pytest.raises(ValueError, match="edge_loss"):
+        tiny_config(tmp_path, TRAIN, edge_loss="focal")
+    with pytest.raises(ValueError, match="edge_disc_width"):
+        tiny_config(tmp_path, TRAIN, edge_loss="gan", edge_disc_width=0)
+    torch.manual_seed(0)
+    tr = Trainer(tiny_config(tmp_path, TRAIN, stage="edge", edge_loss="gan", edge_disc_width=4))
+    disc = tr.nets.edge_disc
+    assert isinstance(disc, PatchDiscriminator) and tr.nets.critic is None
+    assert disc.blocks[0][0].out_channels == 4 and disc.blocks[0][0].in_channels == 2  # (edge, gray) pairs
+    ds = TrainImages(TRAIN, size=128, seed=0)
+    batch = collate([ds[i] for i in range(2)])
+    disc_before = [p.detach().clone() for p in disc.parameters()]
+    mec_before = [p.detach().clone() for p in tr.nets.mecnet.parameters()]
+    gen_before = [p.detach().clone() for p in tr.nets.generator.parameters()]
+    logs = train_step(tr.cfg, tr.nets, batch, tr._autocast)
+    assert {"edge_d", "edge_adv", "edge_fm"} <= set(logs) and "edge_bce" not in logs
+    assert all(np.isfinite(v) for v in logs.values())
+    assert any(not torch.equal(a, b) for a, b in zip(disc_before, disc.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(mec_before, tr.nets.mecnet.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(gen_before, tr.nets.generator.parameters()))  # edge stage only
+
+
 def test_few_steps_lower_the_loss(tmp_path):
     from lbam.training.trainer import Trainer
     from lbam.training.steps import train_step
@@ -332,6 +361,12 @@ def test_evaluate_runs_on_two_images(two_images):
     t = report["telea"]
     assert t["10-20"]["psnr"] > t["40-50"]["psnr"]  # bigger holes are harder
     assert "gain dB" in format_table(report)
+    mecnet, generator = MECNet(cfg.mecnet), EdgeLBAM(cfg.generator)
+    plain, textured = (evaluate(mecnet, generator, two_images, cfg, per_image=1, with_telea=False, detail=d)["ours"]
+                       for d in ("none", "context"))
+    assert textured["all"]["sharpness"] > plain["all"]["sharpness"]  # the photo's own texture was added
+    with pytest.raises(ValueError, match="detail"):
+        evaluate(mecnet, generator, two_images, cfg, per_image=1, detail="sharp")
 
 
 def test_export_round_trips_bit_exactly(tmp_path):

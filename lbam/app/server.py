@@ -37,6 +37,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from .. import io as lbam_io
+from ..detail import DETAILS
 from ..tiling import STRATEGIES
 from ..errors import InputError, LbamError
 
@@ -221,11 +222,12 @@ class _State:
         inp = self.inpainter
         return {"weights": inp.name, "config": inp.config.name, "device": str(inp.device),
                 "max_upload_bytes": self.max_upload_bytes, "max_pixels": self.max_pixels,
-                "max_dilate": MAX_DILATE, "strategies": list(STRATEGIES), "runs": self.runs}
+                "max_dilate": MAX_DILATE, "strategies": list(STRATEGIES), "details": list(DETAILS), "runs": self.runs}
 
     def inpaint(self, image_bytes: bytes, mask_bytes: bytes, edges_bytes: Optional[bytes], dilate: int,
-                strategy: str) -> Tuple[bytes, bytes, float]:
-        """Decode, check and fill (in a worker thread) -> (result PNG, edge map PNG, seconds of inference)."""
+                strategy: str, detail: str = "none") -> Tuple[bytes, bytes, float]:
+        """Decode, check and fill (in a worker thread) -> (result PNG, edge map PNG, seconds of inference).
+        detail: ``Inpainter.detail`` for this request (set under the lock, so requests do not mix)."""
         image = decode_image(image_bytes, "image", self.max_pixels)
         mask = decode_image(mask_bytes, "mask", self.max_pixels)
         edges = decode_image(edges_bytes, "edges", self.max_pixels) if edges_bytes is not None else None
@@ -248,6 +250,7 @@ class _State:
             guide = None  # an empty sketch would erase the predicted edges inside the hole
         with self.lock:
             t0 = time.perf_counter()
+            self.inpainter.detail = detail
             try:
                 result, edge_map = self.inpainter.inpaint(image, hole, edges=guide, return_edges=True,
                                                           dilate=dilate, strategy=strategy)
@@ -310,9 +313,12 @@ def create_app(inpainter, *, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, m
             strategy = str(form.get("strategy") or "auto")
             if strategy not in STRATEGIES:
                 raise ApiError(400, f"field 'strategy' must be one of {', '.join(STRATEGIES)}, got {strategy[:40]!r}")
+            detail = str(form.get("detail") or "none")
+            if detail not in DETAILS:
+                raise ApiError(400, f"field 'detail' must be one of {', '.join(DETAILS)}, got {detail[:40]!r}")
         finally:
             await form.close()
-        png, edge_png, seconds = await run_in_threadpool(state.inpaint, image, mask, edges, dilate, strategy)
+        png, edge_png, seconds = await run_in_threadpool(state.inpaint, image, mask, edges, dilate, strategy, detail)
         key = state.keep_edges(edge_png)
         return Response(png, media_type="image/png",
                         headers={"X-Lbam-Edges": f"/api/edges/{key}", "X-Lbam-Seconds": f"{seconds:.3f}",

@@ -15,6 +15,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 STAGES = ("edge", "inpaint", "joint")
 CRITICS = ("two_column", "patch")
+EDGE_LOSSES = ("bce", "gan")
 
 
 @dataclass
@@ -66,6 +67,7 @@ class TrainConfig:
     # MECNet loss: "bce" (edge pixels weighted by edge_pos_weight) or "gan" (non-saturating + feature matching)
     edge_loss: str = "bce"
     edge_pos_weight: float = 1.0  # weight of edge pixels in the BCE (1: plain; higher: more recall, for NMS)
+    edge_disc_width: int = 64  # base width of MECNet's PatchGAN discriminator with edge_loss="gan" (64: EdgeConnect's)
     # decoding of MECNet's map (ModelConfig.edge_decode / edge_threshold); None: the model configuration's.
     # `lbam finetune` sets them from the weights it starts from, so fine-tuning keeps their decoding.
     edge_decode: Optional[str] = None
@@ -105,8 +107,10 @@ class TrainConfig:
             raise ValueError("w_fm (feature matching) needs critic='patch'")
         if self.critic_width < 1:
             raise ValueError(f"critic_width must be >= 1, got {self.critic_width}")
-        if self.edge_loss not in ("bce", "gan"):
-            raise ValueError(f"edge_loss must be 'bce' or 'gan', got {self.edge_loss!r}")
+        if self.edge_disc_width < 1:
+            raise ValueError(f"edge_disc_width must be >= 1, got {self.edge_disc_width}")
+        if self.edge_loss not in EDGE_LOSSES:
+            raise ValueError(f"edge_loss must be one of {EDGE_LOSSES}, got {self.edge_loss!r}")
         if not isinstance(self.data, str):
             self.data = list(self.data)
         self.scale, self.betas = tuple(self.scale), tuple(self.betas)

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ..compose import complete, composite
+from ..detail import DETAILS, transfer_detail
 from ..models import ModelConfig
 from . import defects as D
 from . import metrics
@@ -59,12 +60,17 @@ def predict(mecnet, generator, batch, device, gt_edges: bool = False, config: Op
 
 
 def run_batches(mecnet, generator, dataset, device, batch_size: int = 8, gt_edges: bool = False,
-                config: Optional[ModelConfig] = None):
+                config: Optional[ModelConfig] = None, detail: str = "none"):
     """Yield (batch, ours, edge) over the dataset: ours (B,3,H,W) composited, 8-bit quantised, on CPU; edge
-    (B,1,H,W) the merged edge map the generator read, on CPU."""
+    (B,1,H,W) the merged edge map the generator read, on CPU. detail: "context" adds the photo's own texture
+    to the fill first (``lbam.detail.transfer_detail`` at its defaults, as ``Inpainter.detail`` at full size)."""
+    if detail not in DETAILS:
+        raise ValueError(f"detail must be one of {DETAILS}, got {detail!r}")
     for s in range(0, len(dataset), batch_size):
         batch = collate([dataset[i] for i in range(s, min(s + batch_size, len(dataset)))])
         out, edge = predict(mecnet, generator, batch, device, gt_edges, config)
+        if detail == "context":
+            out = transfer_detail(out.float(), batch["hole"].to(out.device))
         yield batch, _quantize(out.float()).cpu(), edge.float().cpu()
 
 
@@ -76,20 +82,21 @@ def _method_names(telea_radii: Sequence[int]) -> Dict[str, int]:
 def evaluate(mecnet, generator, data, config: ModelConfig, device="cpu", per_image: int = 2,
              buckets: Sequence[Tuple[float, float]] = PAPER_BUCKETS, gt_edges: bool = False,
              batch_size: int = 8, with_telea: bool = True, telea_radii: Sequence[int] = (TELEA_RADIUS,),
-             defects: bool = True) -> Dict[str, Dict[str, Dict[str, float]]]:
+             defects: bool = True, detail: str = "none") -> Dict[str, Dict[str, Dict[str, float]]]:
     """Metrics per bucket: {"ours"|"telea"|"telea5"...: {"10-20": {...}, ..., "all": {...}}}.
 
     Every method gets psnr, ssim, l1 (whole composited crop, 8-bit) and n; with ``defects`` also the fill
     defects of ``defects.fill_scores`` (sharpness, edge_step, grid2/4/8, lattice2/4/8, stripes, blotch), and ours
     the edge scores of ``defects.edge_scores`` (edge_p, edge_r, edge_f1, haze) of the completed edge map against the Canny
     edges of the truth. ``telea_radii``: OpenCV Telea runs, named "telea" (first radius), "telea5", ...
+    ``detail``: what follows our fill (``run_batches``; "context" = ``Inpainter.detail = "context"``).
     """
     ds = ValImages(data, config.train_size, per_image=per_image, buckets=buckets, canny_sigma=config.canny_sigma,
                    canny_low=config.canny_low, canny_high=config.canny_high)
     names = [f"{round(lo * 100)}-{round(hi * 100)}" for lo, hi in buckets]
     teleas = _method_names(telea_radii) if with_telea else {}
     scores: Dict[str, Dict[str, List[torch.Tensor]]] = {"ours": {}, **{m: {} for m in teleas}}
-    for batch, ours, edge in run_batches(mecnet, generator, ds, device, batch_size, gt_edges, config):
+    for batch, ours, edge in run_batches(mecnet, generator, ds, device, batch_size, gt_edges, config, detail):
         target, hole = batch["image"], batch["hole"]
         results = {"ours": ours, **{m: telea(target, hole, r) for m, r in teleas.items()}}
         for method, out in results.items():
@@ -201,14 +208,14 @@ def save_samples(mecnet, generator, data, config: ModelConfig, device, path: Pat
 
 def evaluate_weights(weights: Optional[str], data: str, out_json: Optional[str] = None, device: Optional[str] = None,
                      per_image: int = 4, gt_edges: bool = False,
-                     telea_radii: Sequence[int] = (TELEA_RADIUS,)) -> Dict:
+                     telea_radii: Sequence[int] = (TELEA_RADIUS,), detail: str = "none") -> Dict:
     """``lbam evaluate``: load weights (default: the bundled ones), evaluate on ``data``, write JSON."""
     from ..api import Inpainter
 
     inp = Inpainter.from_pretrained(weights, device=device)
     report = evaluate(inp.mecnet, inp.generator, data, inp.config, inp.device, per_image=per_image, gt_edges=gt_edges,
-                      telea_radii=telea_radii)
-    result = {"weights": inp.name, "data": str(data), "per_image": per_image, "protocol":
+                      telea_radii=telea_radii, detail=detail)
+    result = {"weights": inp.name, "data": str(data), "per_image": per_image, "detail": detail, "protocol":
               "short side 350, fixed 256 crops, seeded free-form holes per bucket, 8-bit composited output",
               "telea_radius": TELEA_RADIUS, "telea_radii": _method_names(telea_radii),
               "defects": {"edge_tolerance_px": D.EDGE_TOLERANCE, "haze_distance_px": D.HAZE_DISTANCE,

@@ -207,17 +207,19 @@ def evaluate_native_weights(weights: Optional[str], data: str, max_side: int = 1
                             out_json: Optional[str] = None, device: Optional[str] = None,
                             strategies: Sequence[str] = DEFAULT_STRATEGIES,
                             telea_radii: Sequence[int] = (TELEA_RADIUS, 5), seed: int = 0, log=None,
-                            refine_edges: str = "mecnet") -> Dict:
+                            refine_edges: str = "mecnet", detail: str = "none") -> Dict:
     """``lbam evaluate --native``: load weights (default: the bundled ones), run :func:`evaluate_native`,
-    optionally write the JSON report. ``refine_edges``: ``Inpainter.refine_edges`` of the pyramid's passes.
+    optionally write the JSON report. ``refine_edges``: ``Inpainter.refine_edges`` of the pyramid's passes;
+    ``detail``: ``Inpainter.detail`` of every strategy.
     Returns the report with the settings."""
     from ..api import Inpainter
 
     inp = Inpainter.from_pretrained(weights, device=device)
     inp.refine_edges = refine_edges
+    inp.detail = detail
     report = evaluate_native(methods_for(inp, strategies, telea_radii), data, max_side, images, seed, log=log)
     result = {"weights": inp.name, "data": str(data), "max_side": max_side, "seed": seed,
-              "refine_edges": refine_edges,
+              "refine_edges": refine_edges, "detail": detail,
               "hole_range": list(HOLE_RANGE), "protocol": "whole photos (long side <= max_side), one seeded "
               "object hole each, 8-bit composited; psnr over hole pixels, ssim over the hole box + "
               f"{SSIM_MARGIN} px, sharpness and grid pooled (fill / truth)", **report}

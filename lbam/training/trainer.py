@@ -117,7 +117,7 @@ class Trainer:
         from .discriminators import PatchDiscriminator, TwoColumnDiscriminator
 
         if cfg.edge_loss == "gan" and cfg.stage != "inpaint":
-            nets.edge_disc = PatchDiscriminator(2).to(self.device)
+            nets.edge_disc = PatchDiscriminator(2, cfg.edge_disc_width).to(self.device)
             nets.opt_edge_disc = torch.optim.Adam(nets.edge_disc.parameters(), cfg.edge_lr * cfg.disc_lr_ratio,
                                                   betas=cfg.edge_betas)
         if cfg.uses_critic and cfg.stage != "edge":
@@ -257,7 +257,8 @@ class Trainer:
 
     def _log_train(self, t0: float, acc: Dict[str, float], n_acc: int, writer) -> None:
         row = {"step": self.step, "minutes": round((time.monotonic() - t0) / 60, 3),
-               "lr": self.nets.opt_generator.param_groups[0]["lr"],
+               # the learning rate of the network this stage trains (MECNet's in the edge stage)
+               "lr": (self.nets.opt_mecnet if self.cfg.stage == "edge" else self.nets.opt_generator).param_groups[0]["lr"],
                **{k: round(v / n_acc, 6) for k, v in acc.items()}}
         self._log_row("train_log.csv", row)
         log.info("step %d %s", self.step, row)

@@ -14,7 +14,7 @@
     result: $("result"), edgemap: $("edgemap"), mask: $("mask"), sketch: $("sketch"), divider: $("divider"),
     cursor: $("cursor"), fit: $("fit"), busy: $("busy"), busyText: $("busyText"), status: $("status"), error: $("error"),
     toolHole: $("toolHole"), toolEdges: $("toolEdges"), eraser: $("eraser"), size: $("size"), sizeOut: $("sizeOut"),
-    undo: $("undo"), redo: $("redo"), clear: $("clear"), dilate: $("dilate"), run: $("run"),
+    undo: $("undo"), redo: $("redo"), clear: $("clear"), dilate: $("dilate"), texture: $("texture"), run: $("run"),
     resultbar: $("resultbar"), compare: $("compare"), showEdges: $("showEdges"), useEdges: $("useEdges"),
     back: $("back"), keep: $("keep"), download: $("download"),
   };
@@ -366,6 +366,7 @@
     form.append("mask", mask, "mask.png");
     if (sketch) form.append("edges", sketch, "edges.png");
     form.append("dilate", String(Math.max(0, Math.min(64, Math.round(+el.dilate.value || 0)))));
+    if (el.texture.checked) form.append("detail", "context");
     const t0 = performance.now();
     setBusy(true, "Filling…");
     const timer = setInterval(() => {
