@@ -328,6 +328,25 @@ def test_resume_reproduces_the_next_step(tmp_path):
     assert first["step"] == 3
 
 
+def test_an_edge_stage_run_goes_on_as_a_joint_run(tmp_path):
+    from lbam.training.trainer import CHECKPOINT, Trainer
+
+    edge = Trainer(tiny_config(tmp_path / "e", TRAIN, stage="edge", edge_loss="gan", edge_disc_width=4, max_steps=2))
+    edge.run()
+    (tmp_path / "j").mkdir()
+    shutil.copy(tmp_path / "e" / CHECKPOINT, tmp_path / "j" / CHECKPOINT)
+    joint = Trainer(tiny_config(tmp_path / "j", TRAIN, stage="joint", edge_loss="gan", edge_disc_width=4,
+                                max_steps=3), resume=True)
+    assert joint.step == 2
+    for name in ("mecnet", "edge_disc"):  # MECNet and its discriminator carry over
+        sa, sb = edge._modules()[name].state_dict(), joint._modules()[name].state_dict()
+        assert all(torch.equal(sa[k], sb[k]) for k in sa), name
+    gen_before = [p.detach().clone() for p in joint.nets.generator.parameters()]
+    joint.run()
+    assert joint.step == 3
+    assert any(not torch.equal(a, b) for a, b in zip(gen_before, joint.nets.generator.parameters()))
+
+
 def test_cosine_decay_schedule_and_resume_takes_the_configured_rate(tmp_path):
     from lbam.training.trainer import Trainer
 
