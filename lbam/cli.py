@@ -166,7 +166,7 @@ def _train_config(args, stage: str, init: Optional[str], model: str):
                        critic=args.critic, critic_width=args.critic_width, w_fm=args.w_fm,
                        disc_lr_ratio=args.disc_lr_ratio,
                        edge_pos_weight=args.edge_pos_weight, edge_loss=args.edge_loss,
-                       edge_disc_width=args.edge_disc_width,
+                       edge_disc_width=args.edge_disc_width, edge_bce_weight=args.edge_bce_weight,
                        val_every=args.val_every, edge_decode=getattr(args, "edge_decode", None),
                        short_side=args.short_side,
                        refine_factors=tuple(args.refine_factors) if args.refine_factors else None,
@@ -347,6 +347,9 @@ def _train_args(p: argparse.ArgumentParser, need_config: bool) -> None:
     p.add_argument("--edge-disc-width", type=int,
                    help="with --edge-loss gan: base width of MECNet's discriminator (default 64, EdgeConnect's; "
                         "32 is about 3x cheaper on a CPU)")
+    p.add_argument("--edge-bce-weight", type=float, metavar="W",
+                   help="with --edge-loss gan: add W x BCE against the Canny edges of the hole (default 0, the "
+                        "paper's loss alone); an anchor against lines the photo does not have")
     p.add_argument("--val-every", type=int, metavar="STEPS", help="validate every STEPS steps (default 500)")
     if need_config:
         p.add_argument("--edge-decode", choices=EDGE_DECODES,

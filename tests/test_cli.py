@@ -158,7 +158,7 @@ def test_export_and_evaluate_from_the_command_line(tmp_path):
     assert "telea5 PSNR" in proc.stdout and "| ours | all |" in proc.stdout and "haze" in proc.stdout
     report = json.loads((tmp_path / "e.json").read_text())
     assert report["telea_radii"] == {"telea": 3, "telea5": 5}
-    assert {"sharpness", "edge_step", "grid2", "blotch", "edge_f1", "haze"} <= set(report["metrics"]["ours"]["all"])
+    assert {"sharpness", "edge_step", "grid2", "blotch", "edge_f1", "haze", "hatch"} <= set(report["metrics"]["ours"]["all"])
 
 
 def test_train_options_reach_the_config(tmp_path):
@@ -197,12 +197,12 @@ def test_train_options_reach_the_config(tmp_path):
         assert build_parser().parse_args(two + ["--edge-loss", loss]).edge_loss == loss
     with pytest.raises(SystemExit):
         build_parser().parse_args(two + ["--edge-loss", "focal"])
-    args = build_parser().parse_args(two + ["--edge-loss", "gan", "--edge-disc-width", "16"])
+    args = build_parser().parse_args(two + ["--edge-loss", "gan", "--edge-disc-width", "16", "--edge-bce-weight", "3"])
     cfg = _train_config(args, args.stage, args.init, args.config)
-    assert (cfg.edge_loss, cfg.edge_disc_width) == ("gan", 16)
+    assert (cfg.edge_loss, cfg.edge_disc_width, cfg.edge_bce_weight) == ("gan", 16, 3.0)
     args = build_parser().parse_args(two)
     cfg = _train_config(args, args.stage, args.init, args.config)
-    assert (cfg.edge_loss, cfg.edge_disc_width) == ("bce", 64)  # the fast recipe's defaults
+    assert (cfg.edge_loss, cfg.edge_disc_width, cfg.edge_bce_weight) == ("bce", 64, 0.0)  # the fast recipe's
     args = build_parser().parse_args(base + ["--hole-range", "0.6", "0.2"])
     with pytest.raises(ValueError, match="hole_range"):
         _train_config(args, args.stage, args.init, args.config)

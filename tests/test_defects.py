@@ -55,6 +55,50 @@ def test_haze_is_the_mean_edge_value_away_from_true_edges():
     assert s["edge_p"] == 0.0 and s["edge_r"] == 0.0  # nothing reaches the 0.5 threshold
 
 
+def _hatching(size=128, spacing=6, slope=0.3, dash=None):
+    """Parallel lines x - slope * y = const (mod spacing), one pixel wide; with ``dash``, cut into dashes."""
+    yy, xx = torch.meshgrid(torch.arange(size).float(), torch.arange(size).float(), indexing="ij")
+    phase = torch.remainder(xx - slope * yy, spacing)
+    lines = (phase < 1).float()
+    if dash:
+        lines = lines * (torch.remainder(yy, dash) < dash * 0.6).float()
+    return lines.view(1, 1, size, size)
+
+
+@pytest.mark.parametrize("spacing,dash", [(5, None), (6, 20), (8, None)])  # dash 20: 12-px dashes
+def test_hatch_flags_parallel_lines_in_the_hole_only(spacing, dash):
+    hole = _hole(128, (0, 128, 0, 64))  # left half
+    lines = _hatching(spacing=spacing, dash=dash)
+    c = D.hatch_counts(lines, hole)
+    assert c["hatch_n"].item() == 7 * 3  # 7 rows x 3 columns of 32-px windows stride 16 lie wholly in the hole
+    assert c["hatch"].item() == c["hatch_n"].item()
+    assert D.hatch_counts(lines, 1 - hole)["hatch"].item() == 7 * 3  # the right half holds 3 columns too
+    assert D.hatch_counts(lines * 0, hole)["hatch"].item() == 0
+
+
+def test_hatch_spares_single_lines_curves_fog_noise_and_wide_stripes():
+    hole = _hole(128, (0, 128, 0, 128))
+    yy, xx = torch.meshgrid(torch.arange(128).float(), torch.arange(128).float(), indexing="ij")
+    ring = ((torch.sqrt((yy - 64) ** 2 + (xx - 64) ** 2) - 40).abs() < 0.7).float().view(1, 1, 128, 128)
+    sparse = (torch.rand(1, 1, 128, 128, generator=torch.Generator().manual_seed(0)) > 0.97).float()
+    cases = {"one line": _vertical_line(128, 60), "circle": ring, "fog": torch.full((1, 1, 128, 128), 0.3),
+             "dots": sparse, "lines 16 px apart": _hatching(spacing=16)}
+    for name, edges in cases.items():
+        assert D.hatch_counts(edges, hole)["hatch"].item() == 0, name
+
+
+def test_hatch_score_pools_windows_and_reports_the_truths():
+    hole = _hole(128, (0, 128, 0, 128))
+    counts = {**D.edge_counts(_hatching(), _vertical_line(128), hole), **D.hatch_counts(_hatching(), hole),
+              "hatch_true": D.hatch_counts(_vertical_line(128), hole)["hatch"]}
+    s = D.edge_scores(counts)
+    assert s["hatch"] == 1.0 and s["hatch_true"] == 0.0
+    assert "hatch" not in D.edge_scores(D.edge_counts(_vertical_line(), _vertical_line(), _hole()))
+    small = D.hatch_counts(_hatching(16), _hole(16, (0, 16, 0, 16)))
+    assert small["hatch_n"].item() == 0 and D.edge_scores({**D.edge_counts(
+        _hatching(16), _hatching(16), _hole(16, (0, 16, 0, 16))), **small})["hatch"] == 0.0
+
+
 def test_nms_decoding_turns_a_soft_band_into_a_thin_line_and_removes_haze():
     x = torch.arange(64).float()
     band = torch.exp(-((x - 32.3) ** 2) / (2 * 3.0**2)).view(1, 1, 1, 64).expand(1, 1, 64, 64).contiguous()

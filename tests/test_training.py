@@ -281,6 +281,23 @@ def test_edge_stage_trains_mecnet_against_a_patch_discriminator(tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(gen_before, tr.nets.generator.parameters()))  # edge stage only
 
 
+def test_edge_gan_loss_takes_a_bce_anchor(tmp_path):
+    from lbam.training.steps import train_step
+    from lbam.training.trainer import Trainer
+
+    with pytest.raises(ValueError, match="edge_bce_weight"):
+        tiny_config(tmp_path, TRAIN, edge_loss="gan", edge_bce_weight=-1)
+    with pytest.raises(ValueError, match="edge_bce_weight"):  # the fast recipe's loss is BCE already
+        tiny_config(tmp_path, TRAIN, edge_loss="bce", edge_bce_weight=1)
+    torch.manual_seed(0)
+    tr = Trainer(tiny_config(tmp_path, TRAIN, stage="edge", edge_loss="gan", edge_disc_width=4, edge_bce_weight=2.5))
+    ds = TrainImages(TRAIN, size=128, seed=0)
+    logs = train_step(tr.cfg, tr.nets, collate([ds[i] for i in range(2)]), tr._autocast)
+    assert logs["edge_bce"] > 0
+    want = logs["edge_adv"] + tr.cfg.edge_fm_weight * logs["edge_fm"] + 2.5 * logs["edge_bce"]
+    assert logs["loss"] == pytest.approx(want, rel=1e-4)
+
+
 def test_few_steps_lower_the_loss(tmp_path):
     from lbam.training.trainer import Trainer
     from lbam.training.steps import train_step
@@ -380,6 +397,8 @@ def test_evaluate_runs_on_two_images(two_images):
     t = report["telea"]
     assert t["10-20"]["psnr"] > t["40-50"]["psnr"]  # bigger holes are harder
     assert "gain dB" in format_table(report)
+    o = report["ours"]["all"]
+    assert 0 <= o["hatch"] <= 1 and 0 <= o["hatch_true"] <= 1 and "hatch" not in t["all"]
     mecnet, generator = MECNet(cfg.mecnet), EdgeLBAM(cfg.generator)
     plain, textured = (evaluate(mecnet, generator, two_images, cfg, per_image=1, with_telea=False, detail=d)["ours"]
                        for d in ("none", "context"))

@@ -68,6 +68,9 @@ class TrainConfig:
     edge_loss: str = "bce"
     edge_pos_weight: float = 1.0  # weight of edge pixels in the BCE (1: plain; higher: more recall, for NMS)
     edge_disc_width: int = 64  # base width of MECNet's PatchGAN discriminator with edge_loss="gan" (64: EdgeConnect's)
+    # with edge_loss="gan": weight of a BCE against the Canny edges of the hole added to MECNet's adversarial loss
+    # (0: the paper's loss alone; an anchor against lines drawn where the photo has none, e.g. parallel hatching)
+    edge_bce_weight: float = 0.0
     # decoding of MECNet's map (ModelConfig.edge_decode / edge_threshold); None: the model configuration's.
     # `lbam finetune` sets them from the weights it starts from, so fine-tuning keeps their decoding.
     edge_decode: Optional[str] = None
@@ -111,6 +114,10 @@ class TrainConfig:
             raise ValueError(f"edge_disc_width must be >= 1, got {self.edge_disc_width}")
         if self.edge_loss not in EDGE_LOSSES:
             raise ValueError(f"edge_loss must be one of {EDGE_LOSSES}, got {self.edge_loss!r}")
+        if self.edge_bce_weight < 0:
+            raise ValueError(f"edge_bce_weight must be >= 0, got {self.edge_bce_weight}")
+        if self.edge_bce_weight > 0 and self.edge_loss != "gan":
+            raise ValueError("edge_bce_weight adds a BCE anchor to edge_loss='gan'; edge_loss='bce' is BCE already")
         if not isinstance(self.data, str):
             self.data = list(self.data)
         self.scale, self.betas = tuple(self.scale), tuple(self.betas)

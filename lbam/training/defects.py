@@ -10,6 +10,13 @@ upset). Tensors: images (B,3,H,W) in [0,1], hole (B,1,H,W) 1 = hole, edge maps (
   within that distance, a true edge pixel is found when a predicted one does): precision, recall, F1. **Haze**:
   the mean of the edge map on hole pixels more than ``HAZE_DISTANCE`` pixels from any true edge (0 for clean
   lines, 0.2-0.4 for a grey fog).
+* **Hatching** (``hatch_counts``): the share of hole windows (``HATCH_WINDOW`` px, half overlapping, at least
+  ``HATCH_MIN_HOLE_SHARE`` in the hole) where the edge map draws evenly spaced parallel lines, the texture an
+  adversarially trained MECNet can put into a large hole without structure (clouds, moss). The edge map's detail
+  (minus a Gaussian blur of ``HATCH_SIGMA`` px, so a fog does not count) must hold at least ``HATCH_MIN_DETAIL``
+  (mean absolute value) and its ``metrics.crossed_correlation`` over lags ``HATCH_LAGS`` px must reach
+  ``HATCH_THRESHOLD``. The truth's Canny edges give 0.0002 on the validation photos (``hatch_true``); a window
+  flagged at that threshold is plain hatching to the eye.
 * **Sharpness** (``sharpness_sums``): mean Sobel magnitude of the fill over the mean of the truth's, on the hole
   eroded by ``SHARPNESS_ERODE`` pixels (the rim borrows its gradients from the known side). 1 = as detailed as
   the photo; a smear is far below.
@@ -52,7 +59,8 @@ import torch
 import torch.nn.functional as F
 
 from ..edges import rgb_to_gray
-from .metrics import LATTICE_REPEATS, grid_energy, lattice_energy, sobel_gradients, sobel_magnitude, window_fraction
+from .metrics import (LATTICE_REPEATS, crossed_correlation, gaussian_highpass, grid_energy, lattice_energy,
+                      sobel_gradients, sobel_magnitude, window_fraction)
 
 EDGE_TOLERANCE = 2.0
 HAZE_DISTANCE = 3.0
@@ -78,6 +86,16 @@ STRIPE_PERIODS = (3.0, 8.0)
 STRIPE_MIN_HOLE_SHARE = 0.75
 #: the keys of ``stripe_sums``, in the order ``stripe_score`` takes them
 STRIPE_KEYS = ("stripe_out", "stripe_out_w", "stripe_true", "stripe_true_w")
+#: side of the half-overlapping windows ``hatch_counts`` looks at, and the hole share a window needs
+HATCH_WINDOW = 32
+HATCH_MIN_HOLE_SHARE = 0.75
+#: the Gaussian (px) whose blur is taken off the edge map first (a fog is not hatching)
+HATCH_SIGMA = 2.0
+#: mean absolute detail below which a window holds no lines to judge
+HATCH_MIN_DETAIL = 0.02
+#: the spacings (px) of parallel lines that count, and the crossed correlation from which a window is hatched
+HATCH_LAGS = (3.0, 10.0)
+HATCH_THRESHOLD = 0.5
 BLOTCH_DISTANCE = 0.15
 BLOTCH_RING = 8
 BLOTCH_RING_SAMPLES = 512
@@ -115,15 +133,40 @@ def edge_counts(edge_map: torch.Tensor, target: torch.Tensor, hole: torch.Tensor
     return out
 
 
+def hatch_counts(edge_map: torch.Tensor, hole: torch.Tensor) -> Dict[str, torch.Tensor]:
+    """Per image (B,) float64: ``hatch`` the hole windows whose edge map (B,1,H,W) in [0,1] draws parallel
+    hatching, ``hatch_n`` all hole windows (module doc: HATCH_* constants). Images smaller than a window give 0."""
+    b = edge_map.shape[0]
+    k = HATCH_WINDOW
+    if min(edge_map.shape[-2:]) < k:
+        zero = torch.zeros(b, dtype=torch.float64)
+        return {"hatch": zero, "hatch_n": zero.clone()}
+    share = F.avg_pool2d(hole.float(), k, k // 2).flatten(1)  # (B, L), unfold's window order
+    detail = gaussian_highpass(edge_map.float(), HATCH_SIGMA)
+    win = F.unfold(detail, k, stride=k // 2).transpose(1, 2).reshape(-1, k, k)  # (B * L, k, k)
+    crossed = crossed_correlation(win, HATCH_LAGS).view(b, -1)
+    busy = win.abs().mean(dim=(-2, -1)).view(b, -1) >= HATCH_MIN_DETAIL
+    in_hole = share >= HATCH_MIN_HOLE_SHARE
+    return {"hatch": (in_hole & busy & (crossed >= HATCH_THRESHOLD)).sum(1).double(),
+            "hatch_n": in_hole.sum(1).double()}
+
+
 def edge_scores(counts: Dict[str, torch.Tensor]) -> Dict[str, float]:
-    """precision, recall, F1 and haze from (pooled) ``edge_counts`` (other keys of ``counts`` are ignored).
-    Empty denominators give 0."""
+    """precision, recall, F1 and haze from (pooled) ``edge_counts``; with ``hatch_counts`` in ``counts`` also
+    ``hatch``, and ``hatch_true`` where ``counts`` holds the truth's ``hatch`` under that name (same windows;
+    other keys are ignored). Empty denominators give 0."""
     c = {k: float(counts[k].sum()) for k in EDGE_COUNT_KEYS}
     p = c["pred_hit"] / c["pred"] if c["pred"] else 0.0
     r = c["true_hit"] / c["true"] if c["true"] else 0.0
     f1 = 2 * p * r / (p + r) if p + r else 0.0
     haze = c["haze_sum"] / c["haze_n"] if c["haze_n"] else 0.0
-    return {"edge_p": p, "edge_r": r, "edge_f1": f1, "haze": haze}
+    scores = {"edge_p": p, "edge_r": r, "edge_f1": f1, "haze": haze}
+    if "hatch_n" in counts:
+        n = float(counts["hatch_n"].sum())
+        scores["hatch"] = float(counts["hatch"].sum()) / n if n else 0.0
+        if "hatch_true" in counts:
+            scores["hatch_true"] = float(counts["hatch_true"].sum()) / n if n else 0.0
+    return scores
 
 
 def _erode(hole: torch.Tensor, pixels: int) -> torch.Tensor:

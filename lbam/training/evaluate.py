@@ -87,8 +87,9 @@ def evaluate(mecnet, generator, data, config: ModelConfig, device="cpu", per_ima
 
     Every method gets psnr, ssim, l1 (whole composited crop, 8-bit) and n; with ``defects`` also the fill
     defects of ``defects.fill_scores`` (sharpness, edge_step, grid2/4/8, lattice2/4/8, stripes, blotch), and ours
-    the edge scores of ``defects.edge_scores`` (edge_p, edge_r, edge_f1, haze) of the completed edge map against the Canny
-    edges of the truth. ``telea_radii``: OpenCV Telea runs, named "telea" (first radius), "telea5", ...
+    the edge scores of ``defects.edge_scores`` (edge_p, edge_r, edge_f1, haze, hatch, hatch_true) of the completed edge
+    map against the Canny edges of the truth (hatch_true: the truth's own edges scored as hatch is).
+    ``telea_radii``: OpenCV Telea runs, named "telea" (first radius), "telea5", ...
     ``detail``: what follows our fill (``run_batches``; "context" = ``Inpainter.detail = "context"``).
     """
     ds = ValImages(data, config.train_size, per_image=per_image, buckets=buckets, canny_sigma=config.canny_sigma,
@@ -106,6 +107,8 @@ def evaluate(mecnet, generator, data, config: ModelConfig, device="cpu", per_ima
                 per_image_values.update(D.fill_sums(out, target, hole, batch["edges_full"]))
                 if method == "ours":
                     per_image_values.update(D.edge_counts(edge, batch["edges_full"], hole))
+                    per_image_values.update(D.hatch_counts(edge, hole))
+                    per_image_values["hatch_true"] = D.hatch_counts(batch["edges_full"], hole)["hatch"]
             for key, v in per_image_values.items():
                 scores[method].setdefault(key, []).append(v)
     report: Dict[str, Dict[str, Dict[str, float]]] = {}
@@ -152,7 +155,8 @@ DEFECT_COLUMNS = (("sharpness", "sharpness", "{:.2f}"), ("edge_step", "edge step
                   ("lattice2", "lattice2", "{:.2f}"), ("lattice4", "lattice4", "{:.2f}"),
                   ("lattice8", "lattice8", "{:.2f}"), ("stripes", "stripes", "{:.2f}"),
                   ("blotch", "blotch %", "{:.2%}"), ("edge_f1", "edge F1", "{:.3f}"),
-                  ("edge_p", "edge P", "{:.3f}"), ("edge_r", "edge R", "{:.3f}"), ("haze", "haze", "{:.3f}"))
+                  ("edge_p", "edge P", "{:.3f}"), ("edge_r", "edge R", "{:.3f}"), ("haze", "haze", "{:.3f}"),
+                  ("hatch", "hatch %", "{:.2%}"), ("hatch_true", "truth's hatch %", "{:.2%}"))
 
 
 def format_defects(report: Dict[str, Dict[str, Dict[str, float]]]) -> str:
@@ -220,6 +224,9 @@ def evaluate_weights(weights: Optional[str], data: str, out_json: Optional[str] 
               "telea_radius": TELEA_RADIUS, "telea_radii": _method_names(telea_radii),
               "defects": {"edge_tolerance_px": D.EDGE_TOLERANCE, "haze_distance_px": D.HAZE_DISTANCE,
                           "edge_threshold": D.EDGE_THRESHOLD, "sharpness_erode_px": D.SHARPNESS_ERODE,
+                          "hatch_window_px": D.HATCH_WINDOW, "hatch_sigma_px": D.HATCH_SIGMA,
+                          "hatch_lags_px": list(D.HATCH_LAGS), "hatch_threshold": D.HATCH_THRESHOLD,
+                          "hatch_min_detail": D.HATCH_MIN_DETAIL,
                           "grid_periods": list(D.GRID_PERIODS), "lattice_periods": list(D.LATTICE_PERIODS),
                           "lattice_min_hole_share": D.LATTICE_MIN_HOLE_SHARE, "lattice_flat": D.LATTICE_FLAT,
                           "stripe_window_px": D.STRIPE_WINDOW, "stripe_periods_px": list(D.STRIPE_PERIODS),

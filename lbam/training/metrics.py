@@ -1,6 +1,7 @@
 """Image quality metrics on (B, 3, H, W) tensors in [0, 1]: PSNR, SSIM and mean L1, one value per image."""
 from __future__ import annotations
 
+import math
 from typing import Tuple
 
 import torch
@@ -143,3 +144,43 @@ def lattice_energy(x: torch.Tensor, period: int):
     locked = phases.square().mean(dim=(3, 5))
     detail = cells.square().mean(dim=(3, 4, 6, 7))
     return locked, detail
+
+
+def gaussian_highpass(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """x (B,C,H,W) minus its Gaussian blur of standard deviation ``sigma`` pixels (separable, kernel radius
+    3 sigma, replicate border): a soft fog or a smooth ramp goes to about 0, thin lines stay."""
+    radius = max(1, int(math.ceil(3 * sigma)))
+    g = _gaussian_window(2 * radius + 1, sigma, x.device).to(x.dtype)
+    c = x.shape[1]
+    gx, gy = g.view(1, 1, 1, -1).repeat(c, 1, 1, 1), g.view(1, 1, -1, 1).repeat(c, 1, 1, 1)
+    blurred = F.conv2d(F.pad(x, (radius, radius, 0, 0), mode="replicate"), gx, groups=c)
+    blurred = F.conv2d(F.pad(blurred, (0, 0, radius, radius), mode="replicate"), gy, groups=c)
+    return x - blurred
+
+
+def crossed_correlation(windows: torch.Tensor, lags: Tuple[float, float]) -> torch.Tensor:
+    """How strongly a pattern repeats across its own direction: hatching, evenly spaced parallel lines.
+
+    windows (N,k,k), zero-mean detail (e.g. ``gaussian_highpass`` of an edge map). Its autocorrelation (zero
+    padded, so no wrap-around), normalised by the zero lag, over the lags whose length lies in ``lags``
+    (min, max pixels): the lag of the largest value gives the pattern's main direction (along a line, a line
+    matches itself). Returns (N,) the largest value over the lags at least 45 degrees away from that direction:
+    a single line, a curve or scattered dots give about 0.1-0.3 (at most 0.41 over the hole windows of the 140
+    validation crops' Canny edges), parallel lines spaced within ``lags`` about 0.5-0.9 (one line shifted by the
+    spacing lands on its neighbour). A window without detail gives 0.
+    """
+    n, k, _ = windows.shape
+    spectrum = torch.fft.rfft2(windows.float(), s=(2 * k, 2 * k))
+    corr = torch.fft.irfft2(spectrum.abs().square(), s=(2 * k, 2 * k))  # lag (dy, dx) at index (dy, dx) mod 2k
+    energy = corr[:, 0, 0]
+    dy = torch.fft.fftfreq(2 * k, 1.0 / (2 * k), device=windows.device).view(-1, 1).expand(2 * k, 2 * k)
+    dx = dy.t()
+    length = torch.sqrt(dy * dy + dx * dx)
+    ring = (length >= lags[0]) & (length <= lags[1])
+    angle = torch.atan2(dy, dx)[ring] % math.pi
+    values = corr[:, ring] / energy.clamp(min=1e-12).view(-1, 1)
+    main = angle[values.argmax(1)]
+    apart = (angle.view(1, -1) - main.view(-1, 1)).abs()
+    apart = torch.minimum(apart, math.pi - apart) >= math.pi / 4
+    crossed = torch.where(apart, values, torch.zeros_like(values)).amax(1)
+    return torch.where(energy > 0, crossed, torch.zeros_like(crossed))

@@ -52,7 +52,12 @@ def _edge_step(cfg: TrainConfig, nets: Networks, gray, edge_prob, target, hole, 
     adv = L.ns_g_loss(g_fake)
     fm = L.feature_matching_loss(real_feats, fake_feats)
     logs.update(edge_d=d_loss.item(), edge_adv=adv.item(), edge_fm=fm.item())
-    return adv + cfg.edge_fm_weight * fm
+    loss = adv + cfg.edge_fm_weight * fm
+    if cfg.edge_bce_weight > 0:
+        bce = L.edge_bce(edge_prob, target, hole=hole)
+        logs["edge_bce"] = bce.item()
+        loss = loss + cfg.edge_bce_weight * bce
+    return loss
 
 
 def _generator_losses(cfg: TrainConfig, nets: Networks, image, hole, out, logs,
