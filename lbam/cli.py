@@ -171,7 +171,8 @@ def _train_config(args, stage: str, init: Optional[str], model: str):
                        short_side=args.short_side,
                        refine_factors=tuple(args.refine_factors) if args.refine_factors else None,
                        refine_share=args.refine_share, refine_short_side=args.refine_short_side,
-                       smooth_upsampling=_on_off(getattr(args, "smooth_upsampling", None)))
+                       smooth_upsampling=_on_off(getattr(args, "smooth_upsampling", None)),
+                       cpu_bf16=getattr(args, "cpu_bf16", False) or None)
 
 
 def _on_off(value: Optional[str]) -> Optional[bool]:
@@ -351,6 +352,9 @@ def _train_args(p: argparse.ArgumentParser, need_config: bool) -> None:
                    help="with --edge-loss gan: add W x BCE against the Canny edges of the hole (default 0, the "
                         "paper's loss alone); an anchor against lines the photo does not have")
     p.add_argument("--val-every", type=int, metavar="STEPS", help="validate every STEPS steps (default 500)")
+    p.add_argument("--cpu-bf16", action="store_true",
+                   help="bfloat16 autocast on the CPU (weights and losses stay float32): faster on CPUs with "
+                        "AVX512-BF16 or AMX, slower on others")
     if need_config:
         p.add_argument("--edge-decode", choices=EDGE_DECODES,
                        help="decoding of MECNet's map that the generator reads (default: the configuration's)")

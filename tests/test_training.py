@@ -281,6 +281,23 @@ def test_edge_stage_trains_mecnet_against_a_patch_discriminator(tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(gen_before, tr.nets.generator.parameters()))  # edge stage only
 
 
+def test_cpu_bf16_autocasts_the_step_and_keeps_float32_weights(tmp_path):
+    from lbam.training.steps import train_step
+    from lbam.training.trainer import Trainer
+
+    with Trainer(tiny_config(tmp_path / "a", TRAIN))._autocast():
+        assert not torch.is_autocast_enabled("cpu")  # float32 unless asked
+    tr = Trainer(tiny_config(tmp_path / "b", TRAIN, cpu_bf16=True))
+    with tr._autocast():
+        assert torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+    ds = TrainImages(TRAIN, size=128, seed=0)
+    before = [p.detach().clone() for p in tr.nets.generator.parameters()]
+    logs = train_step(tr.cfg, tr.nets, collate([ds[i] for i in range(2)]), tr._autocast)
+    assert all(np.isfinite(v) for v in logs.values())
+    assert all(p.dtype == torch.float32 for p in tr.nets.generator.parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(before, tr.nets.generator.parameters()))
+
+
 def test_edge_gan_loss_takes_a_bce_anchor(tmp_path):
     from lbam.training.steps import train_step
     from lbam.training.trainer import Trainer

@@ -183,6 +183,8 @@ class Trainer:
     def _autocast(self):
         if self.cfg.amp and self.device.type == "cuda":
             return torch.autocast("cuda", dtype=torch.bfloat16)
+        if self.cfg.cpu_bf16 and self.device.type == "cpu":
+            return torch.autocast("cpu", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
     def _loader(self):
