@@ -92,7 +92,7 @@ class TrainConfig:
     val_per_image: int = 2
     sample_every: int = 500
     amp: bool = True  # bfloat16 autocast on a GPU
-    # bfloat16 autocast on the CPU too (weights and losses stay float32): 1.3x per step on a CPU with AVX512-BF16
+    # bfloat16 autocast on the CPU too (weights and losses stay float32): 1.35x per step on a CPU with AVX512-BF16
     # (measured, README); slower where the CPU has no native bfloat16, hence not the default
     cpu_bf16: bool = False
     init: Optional[str] = None
