@@ -165,9 +165,10 @@ def crossed_correlation(windows: torch.Tensor, lags: Tuple[float, float]) -> tor
     padded, so no wrap-around), normalised by the zero lag, over the lags whose length lies in ``lags``
     (min, max pixels): the lag of the largest value gives the pattern's main direction (along a line, a line
     matches itself). Returns (N,) the largest value over the lags at least 45 degrees away from that direction:
-    a single line, a curve or scattered dots give about 0.1-0.3 (at most 0.41 over the hole windows of the 140
-    validation crops' Canny edges), parallel lines spaced within ``lags`` about 0.5-0.9 (one line shifted by the
-    spacing lands on its neighbour). A window without detail gives 0.
+    a single line, a curve or scattered dots give about 0.1-0.3 (on the Canny edges of the 140 validation photo
+    crops, 99 % of the hole windows holding lines score below 0.37 and 0.02 % reach 0.5), parallel lines spaced
+    within ``lags`` about 0.5-0.9 (one line shifted by the spacing lands on its neighbour). A window without detail
+    gives 0.
     """
     n, k, _ = windows.shape
     spectrum = torch.fft.rfft2(windows.float(), s=(2 * k, 2 * k))
