@@ -56,18 +56,24 @@ CLIP = 2.0
 MAX_SOURCES = 16384
 
 
-def band_residual(x: torch.Tensor, octaves: int = OCTAVES) -> torch.Tensor:
-    """(B,C,H,W) -> (B,C,H,W): x minus its Gaussian blur (sigma ``2 ** octaves / 2`` px, reflected border)."""
-    sigma = 2.0 ** octaves / 2
+def gaussian_highpass(x: torch.Tensor, sigma: float, border: str = "reflect") -> torch.Tensor:
+    """(B,C,H,W) -> (B,C,H,W): x minus its Gaussian blur of standard deviation ``sigma`` px (separable, kernel
+    radius ceil(3 sigma)). border: "reflect" (replicate where the image is no larger than the radius) or
+    "replicate". A fog or a smooth ramp goes to about 0; fine texture and thin lines stay."""
     r = int(math.ceil(3 * sigma))
     t = torch.arange(-r, r + 1, device=x.device, dtype=torch.float32)
     k = torch.exp(-0.5 * (t / sigma) ** 2)
     k = (k / k.sum()).to(x.dtype)
     c = x.shape[1]
-    mode = "reflect" if min(x.shape[-2:]) > r else "replicate"
+    mode = "reflect" if border == "reflect" and min(x.shape[-2:]) > r else "replicate"
     low = F.conv2d(F.pad(x, (r, r, 0, 0), mode=mode), k.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
     low = F.conv2d(F.pad(low, (0, 0, r, r), mode=mode), k.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
     return x - low
+
+
+def band_residual(x: torch.Tensor, octaves: int = OCTAVES) -> torch.Tensor:
+    """(B,C,H,W) -> (B,C,H,W): x minus its Gaussian blur (sigma ``2 ** octaves / 2`` px, reflected border)."""
+    return gaussian_highpass(x, 2.0 ** octaves / 2)
 
 
 def _window(cell: int, device) -> torch.Tensor:

@@ -58,9 +58,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..detail import gaussian_highpass
 from ..edges import rgb_to_gray
-from .metrics import (LATTICE_REPEATS, crossed_correlation, gaussian_highpass, grid_energy, lattice_energy,
-                      sobel_gradients, sobel_magnitude, window_fraction)
+from .metrics import (LATTICE_REPEATS, crossed_correlation, grid_energy, lattice_energy, sobel_gradients,
+                      sobel_magnitude, window_fraction)
 
 EDGE_TOLERANCE = 2.0
 HAZE_DISTANCE = 3.0
@@ -142,7 +143,7 @@ def hatch_counts(edge_map: torch.Tensor, hole: torch.Tensor) -> Dict[str, torch.
         zero = torch.zeros(b, dtype=torch.float64)
         return {"hatch": zero, "hatch_n": zero.clone()}
     share = F.avg_pool2d(hole.float(), k, k // 2).flatten(1)  # (B, L), unfold's window order
-    detail = gaussian_highpass(edge_map.float(), HATCH_SIGMA)
+    detail = gaussian_highpass(edge_map.float(), HATCH_SIGMA, border="replicate")
     win = F.unfold(detail, k, stride=k // 2).transpose(1, 2).reshape(-1, k, k)  # (B * L, k, k)
     crossed = crossed_correlation(win, HATCH_LAGS).view(b, -1)
     busy = win.abs().mean(dim=(-2, -1)).view(b, -1) >= HATCH_MIN_DETAIL

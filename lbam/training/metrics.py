@@ -146,22 +146,10 @@ def lattice_energy(x: torch.Tensor, period: int):
     return locked, detail
 
 
-def gaussian_highpass(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """x (B,C,H,W) minus its Gaussian blur of standard deviation ``sigma`` pixels (separable, kernel radius
-    3 sigma, replicate border): a soft fog or a smooth ramp goes to about 0, thin lines stay."""
-    radius = max(1, int(math.ceil(3 * sigma)))
-    g = _gaussian_window(2 * radius + 1, sigma, x.device).to(x.dtype)
-    c = x.shape[1]
-    gx, gy = g.view(1, 1, 1, -1).repeat(c, 1, 1, 1), g.view(1, 1, -1, 1).repeat(c, 1, 1, 1)
-    blurred = F.conv2d(F.pad(x, (radius, radius, 0, 0), mode="replicate"), gx, groups=c)
-    blurred = F.conv2d(F.pad(blurred, (0, 0, radius, radius), mode="replicate"), gy, groups=c)
-    return x - blurred
-
-
 def crossed_correlation(windows: torch.Tensor, lags: Tuple[float, float]) -> torch.Tensor:
     """How strongly a pattern repeats across its own direction: hatching, evenly spaced parallel lines.
 
-    windows (N,k,k), zero-mean detail (e.g. ``gaussian_highpass`` of an edge map). Its autocorrelation (zero
+    windows (N,k,k), zero-mean detail (e.g. ``lbam.detail.gaussian_highpass`` of an edge map). Its autocorrelation (zero
     padded, so no wrap-around), normalised by the zero lag, over the lags whose length lies in ``lags``
     (min, max pixels): the lag of the largest value gives the pattern's main direction (along a line, a line
     matches itself). Returns (N,) the largest value over the lags at least 45 degrees away from that direction:
