@@ -87,6 +87,36 @@ def test_hatch_spares_single_lines_curves_fog_noise_and_wide_stripes():
         assert D.hatch_counts(edges, hole)["hatch"].item() == 0, name
 
 
+def _dash(size=128, y=40, x0=20, length=10):
+    e = torch.zeros(1, 1, size, size)
+    e[..., y, x0:x0 + length] = 1
+    return e
+
+
+def test_stray_counts_dashes_in_edge_free_hole_windows():
+    hole = _hole(128, (0, 128, 0, 64))  # left half: 7 rows x 3 columns of 32-px windows, stride 16
+    truth = _vertical_line(128, 100)  # outside the hole: every hole window is edge-free
+    c = D.stray_counts(_dash(), truth, hole)
+    assert c["stray_n"].item() == 21
+    assert c["stray"].item() == 4  # the 10-px dash at y 40, x 20-29 lies in windows y0 16/32 x x0 0/16
+    assert D.stray_counts(_dash(length=6), truth, hole)["stray"].item() == 0  # under STRAY_MIN_PIXELS
+    assert D.stray_counts(truth, truth, hole)["stray"].item() == 0
+    assert D.stray_counts(_dash(), truth, 1 - hole)["stray"].item() == 0  # the dash is outside that hole
+
+
+def test_stray_skips_windows_with_true_edges_and_lines_near_them():
+    hole = _hole(128, (0, 128, 0, 64))
+    truth = _vertical_line(128, 50)  # in the hole: the windows at x0 32 hold it
+    c = D.stray_counts(_vertical_line(128, 44), truth, hole)  # a line 6 px off: false
+    assert c["stray_n"].item() == 14
+    assert c["stray"].item() == 7  # the column of windows at x0 16 (x 16-47) holds it; x0 0 does not
+    assert D.stray_counts(_vertical_line(128, 47), truth, hole)["stray"].item() == 0  # 3 px: within HAZE_DISTANCE
+    s = D.edge_scores({**D.edge_counts(_vertical_line(128, 44), truth, hole), **c})
+    assert s["stray"] == pytest.approx(0.5)
+    small = D.stray_counts(_dash(16, 5, 2), _vertical_line(16, 3), _hole(16, (0, 16, 0, 16)))
+    assert small["stray_n"].item() == 0 and small["stray"].item() == 0
+
+
 def test_hatch_score_pools_windows_and_reports_the_truths():
     hole = _hole(128, (0, 128, 0, 128))
     counts = {**D.edge_counts(_hatching(), _vertical_line(128), hole), **D.hatch_counts(_hatching(), hole),

@@ -17,6 +17,12 @@ upset). Tensors: images (B,3,H,W) in [0,1], hole (B,1,H,W) 1 = hole, edge maps (
   (mean absolute value) and its ``metrics.crossed_correlation`` over lags ``HATCH_LAGS`` px must reach
   ``HATCH_THRESHOLD``. The truth's Canny edges give 0.0002 on the validation photos (``hatch_true``); a window
   flagged at that threshold is plain hatching to the eye.
+* **Stray lines** (``stray_counts``): the share of the hole's edge-free windows (``STRAY_WINDOW`` px, half
+  overlapping, at least ``STRAY_MIN_HOLE_SHARE`` in the hole, no true edge pixel inside) in which the edge map
+  draws at least ``STRAY_MIN_PIXELS`` line pixels (>= ``EDGE_THRESHOLD``) farther than ``HAZE_DISTANCE`` from
+  every true edge: the loose dashes MECNet can put into a structureless hole (sky, clouds, a blurred crowd),
+  too short and staggered for ``hatch``. The truth scores 0 by construction; a map without lines too, so read
+  it beside the recall.
 * **Sharpness** (``sharpness_sums``): mean Sobel magnitude of the fill over the mean of the truth's, on the hole
   eroded by ``SHARPNESS_ERODE`` pixels (the rim borrows its gradients from the known side). 1 = as detailed as
   the photo; a smear is far below.
@@ -97,6 +103,11 @@ HATCH_MIN_DETAIL = 0.02
 #: the spacings (px) of parallel lines that count, and the crossed correlation from which a window is hatched
 HATCH_LAGS = (3.0, 10.0)
 HATCH_THRESHOLD = 0.5
+#: side of the half-overlapping windows ``stray_counts`` looks at, and the hole share a window needs
+STRAY_WINDOW = 32
+STRAY_MIN_HOLE_SHARE = 0.75
+#: false line pixels (a dash of about a quarter of the window) from which an edge-free window counts
+STRAY_MIN_PIXELS = 8
 BLOTCH_DISTANCE = 0.15
 BLOTCH_RING = 8
 BLOTCH_RING_SAMPLES = 512
@@ -152,10 +163,32 @@ def hatch_counts(edge_map: torch.Tensor, hole: torch.Tensor) -> Dict[str, torch.
             "hatch_n": in_hole.sum(1).double()}
 
 
+def _window_sums(x: torch.Tensor, k: int) -> torch.Tensor:
+    """(B, L): the sums of (B,1,H,W) ``x`` over its k-px windows at stride k // 2 (``F.unfold``'s order)."""
+    return (F.avg_pool2d(x.float(), k, k // 2) * (k * k)).round().flatten(1)
+
+
+def stray_counts(edge_map: torch.Tensor, target: torch.Tensor, hole: torch.Tensor) -> Dict[str, torch.Tensor]:
+    """Per image (B,) float64: ``stray`` the edge-free hole windows where the edge map (B,1,H,W) in [0,1] draws
+    lines far from every true edge (target (B,1,H,W) >= 0.5), ``stray_n`` all edge-free hole windows (module doc:
+    STRAY_* constants). Images smaller than a window give 0."""
+    b, k = edge_map.shape[0], STRAY_WINDOW
+    if min(edge_map.shape[-2:]) < k:
+        zero = torch.zeros(b, dtype=torch.float64)
+        return {"stray": zero, "stray_n": zero.clone()}
+    true = (target >= 0.5).float().cpu()
+    far = torch.stack([torch.from_numpy(_distance_to(t[0].numpy() > 0) > HAZE_DISTANCE) for t in true])
+    false_lines = (edge_map.detach().float().cpu() >= EDGE_THRESHOLD) & (hole.cpu() >= 0.5) & far[:, None]
+    in_hole = _window_sums(hole.cpu() >= 0.5, k) >= STRAY_MIN_HOLE_SHARE * k * k
+    candidates = in_hole & (_window_sums(true, k) == 0)
+    flagged = candidates & (_window_sums(false_lines, k) >= STRAY_MIN_PIXELS)
+    return {"stray": flagged.sum(1).double(), "stray_n": candidates.sum(1).double()}
+
+
 def edge_scores(counts: Dict[str, torch.Tensor]) -> Dict[str, float]:
     """precision, recall, F1 and haze from (pooled) ``edge_counts``; with ``hatch_counts`` in ``counts`` also
-    ``hatch``, and ``hatch_true`` where ``counts`` holds the truth's ``hatch`` under that name (same windows;
-    other keys are ignored). Empty denominators give 0."""
+    ``hatch``, and ``hatch_true`` where ``counts`` holds the truth's ``hatch`` under that name (same windows);
+    with ``stray_counts`` also ``stray`` (other keys are ignored). Empty denominators give 0."""
     c = {k: float(counts[k].sum()) for k in EDGE_COUNT_KEYS}
     p = c["pred_hit"] / c["pred"] if c["pred"] else 0.0
     r = c["true_hit"] / c["true"] if c["true"] else 0.0
@@ -167,6 +200,9 @@ def edge_scores(counts: Dict[str, torch.Tensor]) -> Dict[str, float]:
         scores["hatch"] = float(counts["hatch"].sum()) / n if n else 0.0
         if "hatch_true" in counts:
             scores["hatch_true"] = float(counts["hatch_true"].sum()) / n if n else 0.0
+    if "stray_n" in counts:
+        n = float(counts["stray_n"].sum())
+        scores["stray"] = float(counts["stray"].sum()) / n if n else 0.0
     return scores
 
 

@@ -87,8 +87,8 @@ def evaluate(mecnet, generator, data, config: ModelConfig, device="cpu", per_ima
 
     Every method gets psnr, ssim, l1 (whole composited crop, 8-bit) and n; with ``defects`` also the fill
     defects of ``defects.fill_scores`` (sharpness, edge_step, grid2/4/8, lattice2/4/8, stripes, blotch), and ours
-    the edge scores of ``defects.edge_scores`` (edge_p, edge_r, edge_f1, haze, hatch, hatch_true) of the completed edge
-    map against the Canny edges of the truth (hatch_true: the truth's own edges scored as hatch is).
+    the edge scores of ``defects.edge_scores`` (edge_p, edge_r, edge_f1, haze, hatch, hatch_true, stray) of the
+    completed edge map against the Canny edges of the truth (hatch_true: the truth's own edges scored as hatch is).
     ``telea_radii``: OpenCV Telea runs, named "telea" (first radius), "telea5", ...
     ``detail``: what follows our fill (``run_batches``; "context" = ``Inpainter.detail = "context"``).
     """
@@ -108,6 +108,7 @@ def evaluate(mecnet, generator, data, config: ModelConfig, device="cpu", per_ima
                 if method == "ours":
                     per_image_values.update(D.edge_counts(edge, batch["edges_full"], hole))
                     per_image_values.update(D.hatch_counts(edge, hole))
+                    per_image_values.update(D.stray_counts(edge, batch["edges_full"], hole))
                     per_image_values["hatch_true"] = D.hatch_counts(batch["edges_full"], hole)["hatch"]
             for key, v in per_image_values.items():
                 scores[method].setdefault(key, []).append(v)
