@@ -157,7 +157,8 @@ DEFECT_COLUMNS = (("sharpness", "sharpness", "{:.2f}"), ("edge_step", "edge step
                   ("lattice8", "lattice8", "{:.2f}"), ("stripes", "stripes", "{:.2f}"),
                   ("blotch", "blotch %", "{:.2%}"), ("edge_f1", "edge F1", "{:.3f}"),
                   ("edge_p", "edge P", "{:.3f}"), ("edge_r", "edge R", "{:.3f}"), ("haze", "haze", "{:.3f}"),
-                  ("hatch", "hatch %", "{:.2%}"), ("hatch_true", "truth's hatch %", "{:.2%}"))
+                  ("hatch", "hatch %", "{:.2%}"), ("hatch_true", "truth's hatch %", "{:.2%}"),
+                  ("stray", "stray %", "{:.2%}"))
 
 
 def format_defects(report: Dict[str, Dict[str, Dict[str, float]]]) -> str:
@@ -227,7 +228,8 @@ def evaluate_weights(weights: Optional[str], data: str, out_json: Optional[str] 
                           "edge_threshold": D.EDGE_THRESHOLD, "sharpness_erode_px": D.SHARPNESS_ERODE,
                           "hatch_window_px": D.HATCH_WINDOW, "hatch_sigma_px": D.HATCH_SIGMA,
                           "hatch_lags_px": list(D.HATCH_LAGS), "hatch_threshold": D.HATCH_THRESHOLD,
-                          "hatch_min_detail": D.HATCH_MIN_DETAIL,
+                          "hatch_min_detail": D.HATCH_MIN_DETAIL, "stray_window_px": D.STRAY_WINDOW,
+                          "stray_min_pixels": D.STRAY_MIN_PIXELS,
                           "grid_periods": list(D.GRID_PERIODS), "lattice_periods": list(D.LATTICE_PERIODS),
                           "lattice_min_hole_share": D.LATTICE_MIN_HOLE_SHARE, "lattice_flat": D.LATTICE_FLAT,
                           "stripe_window_px": D.STRIPE_WINDOW, "stripe_periods_px": list(D.STRIPE_PERIODS),
