@@ -10,7 +10,7 @@ import warnings
 from PIL import Image, ImageOps
 
 from ..errors import InputError
-from ._util import _is_path
+from ._util import is_path
 
 
 def load_image(path) -> Image.Image:
@@ -32,7 +32,7 @@ def load_image(path) -> Image.Image:
         image Pillow can decode, is truncated or corrupt, or has more than :data:`MAX_PIXELS`
         pixels (decompression bomb).
     """
-    if not _is_path(path):
+    if not is_path(path):
         raise InputError(f"expected a file path (str or os.PathLike), got {type(path).__name__}")
     name = os.fspath(path)
     if isinstance(name, bytes):  # os.PathLike may return bytes

@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import InputError
-from ._util import FLOAT_TOLERANCE, _I16_MODES, _is_path, _is_tensor, _torch
+from ._util import FLOAT_TOLERANCE, I16_MODES, is_path, is_tensor, pil_rgb, torch_module
 from .files import load_image
 
 
@@ -109,17 +109,6 @@ def _numpy_image_layout(arr: np.ndarray, what: str) -> str:
     return layout
 
 
-def _pil_rgb(img: Image.Image) -> np.ndarray:
-    """(H, W, 3) uint8 RGB view of a color / palette / exotic-mode PIL image, alpha dropped."""
-    if img.mode == "RGB":
-        return np.asarray(img)
-    if img.mode == "RGBA":
-        return np.asarray(img)[:, :, :3]
-    if img.mode in ("RGBa", "P", "PA"):  # via RGBA: un-premultiplies, keeps palette transparency quiet
-        return np.asarray(img.convert("RGBA"))[:, :, :3]
-    return np.asarray(img.convert("RGB"))
-
-
 def _pil_to_array(img: Image.Image, what: str) -> np.ndarray:
     """PIL image -> (H, W) or (H, W, 3) numpy array following the documented mode rules."""
     mode = img.mode
@@ -133,7 +122,7 @@ def _pil_to_array(img: Image.Image, what: str) -> np.ndarray:
         return np.asarray(img)[:, :, 0]
     if mode == "La":
         return np.asarray(img.convert("LA"))[:, :, 0]
-    if mode in _I16_MODES:
+    if mode in I16_MODES:
         return np.asarray(img).astype(np.uint16)
     if mode == "I":
         arr = np.asarray(img)
@@ -147,7 +136,7 @@ def _pil_to_array(img: Image.Image, what: str) -> np.ndarray:
     if mode == "F":
         return np.asarray(img)
     try:
-        return _pil_rgb(img)
+        return pil_rgb(img)
     except (ValueError, OSError) as e:
         raise InputError(f"{what} has PIL mode {mode!r} that cannot be converted to RGB: {e}") from e
 
@@ -174,7 +163,7 @@ def to_rgb_float(image) -> tuple[np.ndarray, ImageKind]:
         unreadable file, empty image, wrong number of dimensions or channels, unsupported
         dtype, NaN / inf, float values outside [0, 1] (beyond :data:`FLOAT_TOLERANCE`).
     """
-    if _is_path(image):
+    if is_path(image):
         img = load_image(image)
         arr, kind = to_rgb_float(img)
         kind.kind = "path"
@@ -196,8 +185,8 @@ def to_rgb_float(image) -> tuple[np.ndarray, ImageKind]:
         h, w = rgb.shape[:2]
         return rgb[None], ImageKind(kind="numpy", size=(h, w), n=1, dtype=image.dtype, layout=layout)
 
-    if _is_tensor(image):
-        torch = _torch()
+    if is_tensor(image):
+        torch = torch_module()
         what = "image tensor"
         shape = tuple(image.shape)
         if image.dim() == 3:

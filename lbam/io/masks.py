@@ -8,9 +8,8 @@ import numpy as np
 from PIL import Image
 
 from ..errors import InputError
-from ._util import _I16_MODES, _is_path, _is_tensor, _torch, _wxh
+from ._util import I16_MODES, is_path, is_tensor, pil_rgb, torch_module, wxh
 from .files import load_image
-from .images import _pil_rgb
 
 
 def _hole_from_values(arr: np.ndarray, what: str) -> np.ndarray:
@@ -42,15 +41,15 @@ def _pil_mask_to_array(img: Image.Image, what: str) -> np.ndarray:
     mode = img.mode
     if mode == "1":
         return np.asarray(img).astype(bool)
-    if mode in ("L", "RGB", "F") or mode in _I16_MODES:
+    if mode in ("L", "RGB", "F") or mode in I16_MODES:
         arr = np.asarray(img)
-        return arr.astype(np.uint16) if mode in _I16_MODES else arr
+        return arr.astype(np.uint16) if mode in I16_MODES else arr
     if mode == "I":
         return np.asarray(img)
     if mode in ("LA", "La"):
         return np.asarray(img.convert("LA") if mode == "La" else img)[:, :, 0]
     try:
-        return _pil_rgb(img)
+        return pil_rgb(img)
     except (ValueError, OSError) as e:
         raise InputError(f"{what} has PIL mode {mode!r} that cannot be converted to RGB: {e}") from e
 
@@ -80,7 +79,7 @@ def to_hole_mask(mask, size: tuple[int, int], n: int = 1) -> np.ndarray:
         dtype, batch mismatch, unreadable file.
     """
     H, W = int(size[0]), int(size[1])
-    if _is_path(mask):
+    if is_path(mask):
         mask = load_image(mask)
 
     if isinstance(mask, Image.Image):
@@ -108,8 +107,8 @@ def to_hole_mask(mask, size: tuple[int, int], n: int = 1) -> np.ndarray:
                 "(use a torch tensor (B, 1, H, W) for batches)"
             )
         hole = hole[None]
-    elif _is_tensor(mask):
-        torch = _torch()
+    elif is_tensor(mask):
+        torch = torch_module()
         what = "mask tensor"
         shape = tuple(mask.shape)
         if mask.dim() == 2:
@@ -139,7 +138,7 @@ def to_hole_mask(mask, size: tuple[int, int], n: int = 1) -> np.ndarray:
 
     b, h, w = hole.shape
     if (h, w) != (H, W):
-        raise InputError(f"mask size {_wxh(h, w)} does not match image size {_wxh(H, W)}")
+        raise InputError(f"mask size {wxh(h, w)} does not match image size {wxh(H, W)}")
     if b == n:
         return np.ascontiguousarray(hole)
     if b == 1:

@@ -8,9 +8,9 @@ from PIL import Image
 
 from ..edges import rgb_to_gray
 from ..errors import InputError
-from ._util import _I16_MODES, _torch
+from ._util import I16_MODES, pil_rgb, torch_module
 from .files import load_image
-from .images import ImageKind, _pil_rgb
+from .images import ImageKind
 
 
 def _quantize(x: np.ndarray, dtype) -> np.ndarray:
@@ -67,7 +67,7 @@ def _paste(base: np.ndarray, result_rgb: np.ndarray, hole: np.ndarray) -> np.nda
 
 #: PIL modes kept as they are in results; every other input mode maps as in :func:`result_mode`.
 _KEPT_MODES = ("L", "RGB", "RGBA", "LA", "I", "F")
-_MODE_MAP = {"1": "L", "La": "LA", "RGBa": "RGBA", "PA": "RGBA", **{m: "I;16" for m in _I16_MODES}}
+_MODE_MAP = {"1": "L", "La": "LA", "RGBa": "RGBA", "PA": "RGBA", **{m: "I;16" for m in I16_MODES}}
 
 
 def result_mode(mode: str) -> str:
@@ -79,10 +79,10 @@ def _pil_result(img: Image.Image, result: np.ndarray, hole: np.ndarray) -> Image
     mode, out_mode = img.mode, result_mode(img.mode)
     if mode in _KEPT_MODES:
         base = np.asarray(img)
-    elif mode in _I16_MODES:
+    elif mode in I16_MODES:
         base = np.asarray(img).astype(np.uint16)  # -> "I;16", native byte order
     elif out_mode == "RGB":
-        base = _pil_rgb(img)
+        base = pil_rgb(img)
     else:  # 1 -> L, La -> LA, RGBa / PA -> RGBA
         base = np.asarray(img.convert(out_mode))
     return Image.fromarray(_paste(base, result, hole))
@@ -137,7 +137,7 @@ def from_rgb_float(result: np.ndarray, original, kind: ImageKind, hole: np.ndarr
         return _paste(np.asarray(original), result[0], hole[0])
 
     if kind.kind == "torch":
-        torch = _torch()
+        torch = torch_module()
         orig = original if kind.batched else original.unsqueeze(0)
         vals = torch.from_numpy(_sanitize(_hole_values(result, np.flatnonzero(hole), hole)))  # (P, 3), hole only
         if orig.dtype == torch.uint8:
