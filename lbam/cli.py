@@ -167,6 +167,7 @@ def _train_config(args, stage: str, init: Optional[str], model: str):
                        disc_lr_ratio=args.disc_lr_ratio,
                        edge_pos_weight=args.edge_pos_weight, edge_loss=args.edge_loss,
                        edge_disc_width=args.edge_disc_width, edge_bce_weight=args.edge_bce_weight,
+                       freeze_edges=args.freeze_edges or None,
                        val_every=args.val_every, edge_decode=getattr(args, "edge_decode", None),
                        short_side=args.short_side,
                        refine_factors=tuple(args.refine_factors) if args.refine_factors else None,
@@ -351,6 +352,9 @@ def _train_args(p: argparse.ArgumentParser, need_config: bool) -> None:
     p.add_argument("--edge-bce-weight", type=float, metavar="W",
                    help="with --edge-loss gan: add W x BCE against the Canny edges of the hole (default 0, the "
                         "paper's loss alone); an anchor against lines the photo does not have")
+    p.add_argument("--freeze-edges", action="store_true",
+                   help="joint stage: keep MECNet fixed and train only the generator on its completed edges "
+                        "(about 0.6x the time per step on a CPU)")
     p.add_argument("--val-every", type=int, metavar="STEPS", help="validate every STEPS steps (default 500)")
     p.add_argument("--cpu-bf16", action="store_true",
                    help="bfloat16 autocast on the CPU (weights and losses stay float32): faster on CPUs with "

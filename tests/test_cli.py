@@ -204,9 +204,14 @@ def test_train_options_reach_the_config(tmp_path):
     args = build_parser().parse_args(two)
     cfg = _train_config(args, args.stage, args.init, args.config)
     assert (cfg.edge_loss, cfg.edge_disc_width, cfg.edge_bce_weight) == ("bce", 64, 0.0)  # the fast recipe's
-    assert not cfg.cpu_bf16
-    args = build_parser().parse_args(two + ["--cpu-bf16"])
-    assert _train_config(args, args.stage, args.init, args.config).cpu_bf16
+    assert not cfg.cpu_bf16 and not cfg.freeze_edges
+    args = build_parser().parse_args(two + ["--cpu-bf16", "--freeze-edges"])
+    cfg = _train_config(args, args.stage, args.init, args.config)
+    assert cfg.cpu_bf16 and cfg.freeze_edges
+    args = build_parser().parse_args(["train", "edge", "--data", str(tmp_path), "--out", str(tmp_path / "e"),
+                                      "--freeze-edges"])
+    with pytest.raises(ValueError, match="freeze_edges"):  # only the joint stage has edges to keep fixed
+        _train_config(args, args.stage, args.init, args.config)
     args = build_parser().parse_args(base + ["--hole-range", "0.6", "0.2"])
     with pytest.raises(ValueError, match="hole_range"):
         _train_config(args, args.stage, args.init, args.config)

@@ -381,6 +381,30 @@ def test_an_edge_stage_run_goes_on_as_a_joint_run(tmp_path):
     assert any(not torch.equal(a, b) for a, b in zip(gen_before, joint.nets.generator.parameters()))
 
 
+def test_frozen_edges_train_only_the_generator_on_mecnets_edges(tmp_path):
+    from lbam.training.trainer import CHECKPOINT, Trainer
+
+    for stage in ("edge", "inpaint"):
+        with pytest.raises(ValueError, match="freeze_edges"):
+            tiny_config(tmp_path, TRAIN, stage=stage, freeze_edges=True)
+    edge = Trainer(tiny_config(tmp_path / "e", TRAIN, stage="edge", edge_loss="gan", edge_disc_width=4, max_steps=2))
+    edge.run()
+    (tmp_path / "j").mkdir()
+    shutil.copy(tmp_path / "e" / CHECKPOINT, tmp_path / "j" / CHECKPOINT)
+    joint = Trainer(tiny_config(tmp_path / "j", TRAIN, edge_loss="gan", edge_disc_width=4, max_steps=4,
+                                freeze_edges=True), resume=True)
+    gen_before = [p.detach().clone() for p in joint.nets.generator.parameters()]
+    joint.run()
+    assert joint.step == 4 and not joint.nets.mecnet.training
+    # MECNet (weights and spectral-norm vectors) and its discriminator are as the edge stage left them
+    for name in ("mecnet", "edge_disc"):
+        sa, sb = edge._modules()[name].state_dict(), joint._modules()[name].state_dict()
+        assert all(torch.equal(sa[k], sb[k]) for k in sa), name
+    assert any(not torch.equal(a, b) for a, b in zip(gen_before, joint.nets.generator.parameters()))
+    header = (tmp_path / "j" / "train_log.csv").read_text().splitlines()[0].split(",")
+    assert "l2" in header and not any(k.startswith("edge_") for k in header)
+
+
 def test_cosine_decay_schedule_and_resume_takes_the_configured_rate(tmp_path):
     from lbam.training.trainer import Trainer
 

@@ -153,17 +153,21 @@ def train_step(cfg: TrainConfig, nets: Networks, batch: Dict[str, torch.Tensor],
     ``lbam.tiling.add_detail(prefill, output)``, what the ``pyramid`` strategy keeps; with ``refine`` (B, 1, 1, 1)
     only the samples flagged 1 do, the others are plain samples (the generator's own push-pull prefill).
     edge_decode / edge_threshold: the model configuration's decoding of MECNet's output (``decode_edges``),
-    applied to the edges the generator reads, as at inference."""
+    applied to the edges the generator reads, as at inference. ``cfg.freeze_edges``: MECNet (in eval mode, set by
+    the trainer) runs without gradient and is not updated."""
     image, hole, gray = batch["image"], batch["hole"], batch["gray"]
     edges, target = batch["edges"], batch["edges_full"]
     logs: Dict[str, float] = {}
     total = 0.0
-    train_edges = cfg.stage in ("edge", "joint")
+    train_edges = cfg.trains_edges
     train_gen = cfg.stage in ("inpaint", "joint")
     with autocast():
         if train_edges:
             edge_prob = nets.mecnet(gray, edges, hole)
             total = total + _edge_step(cfg, nets, gray, edge_prob.float(), target, hole, logs)
+        elif cfg.stage == "joint":  # freeze_edges: MECNet only completes the edges the generator reads
+            with torch.no_grad():
+                edge_prob = nets.mecnet(gray, edges, hole)
         if train_gen:
             if cfg.stage == "inpaint":
                 edge = target  # the paper trains the generator on ground-truth edges first

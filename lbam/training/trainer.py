@@ -116,6 +116,7 @@ class Trainer:
         from . import losses as L
         from .discriminators import PatchDiscriminator, TwoColumnDiscriminator
 
+        # (built with freeze_edges too, unused: a checkpoint keeps the discriminator for a later unfrozen leg)
         if cfg.edge_loss == "gan" and cfg.stage != "inpaint":
             nets.edge_disc = PatchDiscriminator(2, cfg.edge_disc_width).to(self.device)
             nets.opt_edge_disc = torch.optim.Adam(nets.edge_disc.parameters(), cfg.edge_lr * cfg.disc_lr_ratio,
@@ -232,7 +233,7 @@ class Trainer:
             from torch.utils.tensorboard import SummaryWriter
 
             writer = SummaryWriter(str(self.out / "tb"))
-        self.nets.mecnet.train()
+        self.nets.mecnet.train(not cfg.freeze_edges)  # frozen: spectral norm's power iteration stops too
         self.nets.generator.train()
         logs: Dict[str, float] = {}
         acc: Dict[str, float] = {}
