@@ -1,4 +1,5 @@
 """Training subpackage: masks, data, loss goes down, exact resume, evaluate, export round trip."""
+import json
 import shutil
 from pathlib import Path
 
@@ -403,6 +404,10 @@ def test_frozen_edges_train_only_the_generator_on_mecnets_edges(tmp_path):
     assert any(not torch.equal(a, b) for a, b in zip(gen_before, joint.nets.generator.parameters()))
     header = (tmp_path / "j" / "train_log.csv").read_text().splitlines()[0].split(",")
     assert "l2" in header and not any(k.startswith("edge_") for k in header)
+    from lbam.training.export import export_run
+
+    export_run(str(tmp_path / "j"), str(tmp_path / "w"))  # exported weights say how their last leg trained
+    assert json.loads((tmp_path / "w" / "config.json").read_text())["training"]["freeze_edges"] is True
 
 
 def test_cosine_decay_schedule_and_resume_takes_the_configured_rate(tmp_path):

@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 _RECIPE_KEYS = ("size", "batch_size", "scale", "hole_range", "pixel_loss", "lr", "edge_lr", "edge_loss", "w_adv",
                 "critic", "critic_width", "w_fm",
                 "w_perc", "w_style", "w_grad", "w_grad_on", "w_grid", "edge_pos_weight", "edge_disc_width",
-                "edge_bce_weight", "ema_decay", "decay_from",
+                "edge_bce_weight", "freeze_edges", "cpu_bf16", "ema_decay", "decay_from",
                 "max_steps", "min_lr_ratio", "short_side", "refine_factors", "refine_share", "refine_short_side")
 
 
