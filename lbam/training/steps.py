@@ -162,12 +162,11 @@ def train_step(cfg: TrainConfig, nets: Networks, batch: Dict[str, torch.Tensor],
     train_edges = cfg.trains_edges
     train_gen = cfg.stage in ("inpaint", "joint")
     with autocast():
-        if train_edges:
-            edge_prob = nets.mecnet(gray, edges, hole)
-            total = total + _edge_step(cfg, nets, gray, edge_prob.float(), target, hole, logs)
-        elif cfg.stage == "joint":  # freeze_edges: MECNet only completes the edges the generator reads
-            with torch.no_grad():
+        if cfg.stage != "inpaint":  # frozen (freeze_edges): MECNet only completes the edges the generator reads
+            with torch.set_grad_enabled(train_edges):
                 edge_prob = nets.mecnet(gray, edges, hole)
+        if train_edges:
+            total = total + _edge_step(cfg, nets, gray, edge_prob.float(), target, hole, logs)
         if train_gen:
             if cfg.stage == "inpaint":
                 edge = target  # the paper trains the generator on ground-truth edges first
