@@ -349,3 +349,58 @@ def test_stripes_flag_a_repeated_stripe_in_the_hole_only():
     # the same stripes outside the hole hardly count: windows are taken where the hole is at least 75 %
     sums = D.stripe_sums(truth + wave * (1 - hole), truth, hole)
     assert torch.allclose(sums["stripe_out"], sums["stripe_true"], rtol=0.05)
+
+
+def _fringe_case(size: int = 96):
+    """Gray stone-like truth (luminance noise, no colour) with a hole in the middle."""
+    g = torch.Generator().manual_seed(7)
+    hole = torch.zeros(1, 1, size, size)
+    hole[..., 16:80, 16:80] = 1
+    gray = (0.5 + 0.08 * torch.randn(1, 1, size, size, generator=g)).clamp(0, 1)
+    tint = torch.tensor([0.02, 0.0, -0.02]).view(1, 3, 1, 1)  # a faint, even warm cast
+    return (gray + tint + 0.01 * torch.randn(1, 3, size, size, generator=g)).clamp(0, 1), hole, g
+
+
+def test_fringe_is_one_for_the_truth_below_for_a_smear_and_far_above_for_colour_bands():
+    truth, hole, g = _fringe_case()
+    score = lambda out: D.fill_scores(D.fill_sums(out, truth, hole))["fringe"]  # noqa: E731
+    assert score(truth) == pytest.approx(1.0)
+    assert score(torch.nn.functional.avg_pool2d(truth, 7, 1, 3)) < 0.5  # a smear loses colour detail too
+    # zebra bands of 6 px whose colour swings green / purple: the defect a person sees first
+    xx = torch.arange(96).float().view(1, 1, 1, -1)
+    band = torch.sin(2 * np.pi * xx / 6)
+    swing = torch.tensor([0.06, -0.06, 0.06]).view(1, 3, 1, 1) * band  # purple (+R +B) against green (+G)
+    zebra = truth * (1 - hole) + (truth + swing).clamp(0, 1) * hole
+    assert score(zebra) > 3.0
+    # the same bands in gray (luminance only) raise sharpness but not the fringe number
+    gray_bands = truth * (1 - hole) + (truth + 0.06 * band).clamp(0, 1) * hole
+    scores = D.fill_scores(D.fill_sums(gray_bands, truth, hole))
+    assert scores["fringe"] == pytest.approx(1.0, abs=0.15) and scores["sharpness"] > 1.2
+
+
+def test_fringe_counts_the_hole_only():
+    truth, hole, _ = _fringe_case()
+    xx = torch.arange(96).float().view(1, 1, 1, -1)
+    swing = torch.tensor([0.06, -0.06, 0.06]).view(1, 3, 1, 1) * torch.sin(2 * np.pi * xx / 6)
+    ring = torch.nn.functional.max_pool2d(hole, 25, 1, 12) - hole  # 12 px around the hole, outside it
+    sums = D.fringe_sums((truth + swing * ring).clamp(0, 1), truth, hole)
+    # only the high-pass's reach (3 sigma = 6 px) crosses into the eroded hole, which starts 3 px in
+    assert float(sums["fringe_out"] / sums["fringe_true"]) < 1.2
+
+
+def test_fringe_singles_out_the_critic_trials_colour_bands_in_the_committed_figure():
+    """docs/tried_patch_critic_zebra.jpg: rows of 256 px tiles (Telea r3, v3, the patch-critic trial, truth). The
+    hole is recovered as the pixels where v3's tile differs from the truth's (JPEG noise is far below 0.06),
+    closed by 3 px. On the stone row the trial painted green-purple bands; Telea and v3 did not."""
+    import cv2
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "docs" / "tried_patch_critic_zebra.jpg"
+    rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB).astype(np.float32) / 255
+    stone = [torch.from_numpy(rgb[512:768, c * 256:(c + 1) * 256]).permute(2, 0, 1)[None] for c in range(4)]
+    telea, v3, trial, truth = stone
+    differs = ((v3 - truth).abs().amax(1, keepdim=True) > 0.06).float()
+    hole = 1 - torch.nn.functional.max_pool2d(1 - torch.nn.functional.max_pool2d(differs, 7, 1, 3), 5, 1, 2)
+    assert 0.3 < float(hole.mean()) < 0.7
+    score = {name: D.fill_scores(D.fill_sums(x, truth, hole))["fringe"]
+             for name, x in (("telea", telea), ("v3", v3), ("trial", trial))}
+    assert score["trial"] > 1.8 and score["v3"] < 1 and score["telea"] < 1, score

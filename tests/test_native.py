@@ -45,8 +45,8 @@ def test_evaluate_native_scores_every_method():
     assert max(photo["size"]) == 320 and 0.02 < photo["hole"] < 0.17
     for r in report["metrics"].values():
         assert r["n"] == 1 and 0 < r["psnr"] < 60 and 0 < r["ssim"] <= 1 and r["sharpness"] > 0 and r["edge_step"] >= 0
-        assert r["stripes"] >= 0
-    assert "| telea3 |" in native.format_native(report)
+        assert r["stripes"] >= 0 and r["fringe"] > 0
+    assert "| telea3 |" in native.format_native(report) and "| fringe |" in native.format_native(report)
 
 
 def test_evaluate_native_from_the_command_line(tmp_path):

@@ -446,6 +446,7 @@ def test_evaluate_runs_on_two_images(two_images):
     o = report["ours"]["all"]
     assert 0 <= o["hatch"] <= 1 and 0 <= o["hatch_true"] <= 1 and "hatch" not in t["all"]
     assert 0 <= o["stray"] <= 1 and "stray" not in t["all"]
+    assert o["fringe"] > 0 and t["all"]["fringe"] > 0  # every method's fill
     mecnet, generator = MECNet(cfg.mecnet), EdgeLBAM(cfg.generator)
     plain, textured = (evaluate(mecnet, generator, two_images, cfg, per_image=1, with_telea=False, detail=d)["ours"]
                        for d in ("none", "context"))

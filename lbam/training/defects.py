@@ -1,5 +1,5 @@
-"""Numbers for the defects a person sees in a fill, beyond PSNR: edge haze, blur, smeared edges, grid blocks and
-blotches.
+"""Numbers for the defects a person sees in a fill, beyond PSNR: edge haze, blur, smeared edges, grid blocks,
+colour fringes and blotches.
 
 Each function takes one batch and returns *sums* (not means) so that ``evaluate`` can pool them over a whole
 bucket or data set before dividing (a ratio of sums, not a mean of per-crop ratios that empty holes would
@@ -51,6 +51,13 @@ upset). Tensors: images (B,3,H,W) in [0,1], hole (B,1,H,W) 1 = hole, edge maps (
   bands a critic-trained generator can draw raised it from 0.86 to 1.18 on the val textures; Telea's own
   streaks score 1.38 there, so it is a trend to watch, not yet a detector); a flat fill holds no band energy and
   scores 0 (that is blur, which ``sharpness`` reports).
+* **Colour fringes** (``fringe_sums``): the fill's fine colour detail over the truth's, on the hole eroded by
+  ``SHARPNESS_ERODE``: the chroma (each channel minus the gray) minus its Gaussian blur of ``FRINGE_SIGMA`` px,
+  its per-pixel length over the three channels summed. 1 = as much fine colour variation as the photo; a smear
+  is below 1; well above 1 where the fill paints colour detail the photo does not hold, such as the
+  green-purple fringes of the zebra bands a critic-trained generator drew across grey stone (README, "Tried in
+  this version, not shipped: a patch critic"). ``sharpness`` counts gray detail only, so read the two together:
+  texture a person accepts raises sharpness and leaves this near 1 or below.
 * **Blotches** (``blotch_counts``): the share of hole pixels whose colour is more than ``BLOTCH_DISTANCE`` (RGB
   Euclidean, values in [0,1]) from the truth *and* from every colour of the ring of known pixels around the hole
   (``BLOTCH_RING`` pixels wide): an off-colour patch that neither the truth nor the surroundings explain.
@@ -108,6 +115,8 @@ STRAY_WINDOW = 32
 STRAY_MIN_HOLE_SHARE = 0.75
 #: false line pixels (a dash of about a quarter of the window) from which an edge-free window counts
 STRAY_MIN_PIXELS = 8
+#: Gaussian sigma (px) of the fringe metric's high-pass: periods below about 12 px count as fine colour detail
+FRINGE_SIGMA = 2.0
 BLOTCH_DISTANCE = 0.15
 BLOTCH_RING = 8
 BLOTCH_RING_SAMPLES = 512
@@ -338,6 +347,19 @@ def stripe_score(out: float, out_w: float, true: float, true_w: float) -> float:
     return fill / truth if truth > 0 else 0.0
 
 
+def fringe_sums(out: torch.Tensor, target: torch.Tensor, hole: torch.Tensor) -> Dict[str, torch.Tensor]:
+    """Per image (B,) float64: ``fringe_out`` / ``fringe_true``, the length of the fine chroma detail
+    (``gaussian_highpass`` of RGB minus gray, sigma FRINGE_SIGMA, L2 over the three channels) summed over the
+    hole eroded by SHARPNESS_ERODE."""
+    core = _erode(hole, SHARPNESS_ERODE)
+    sums = {}
+    for name, x in (("out", out), ("true", target)):
+        x = x.float()
+        detail = gaussian_highpass(x - rgb_to_gray(x), FRINGE_SIGMA).norm(dim=1, keepdim=True)
+        sums[f"fringe_{name}"] = (detail * core).flatten(1).sum(1).double()
+    return sums
+
+
 def blotch_counts(out: torch.Tensor, target: torch.Tensor, hole: torch.Tensor) -> Dict[str, torch.Tensor]:
     """Per image (B,) float64: ``blotch`` hole pixels whose colour is farther than BLOTCH_DISTANCE from the
     truth and from every colour of the ring of known pixels around the hole (up to BLOTCH_RING_SAMPLES ring
@@ -365,19 +387,19 @@ def blotch_counts(out: torch.Tensor, target: torch.Tensor, hole: torch.Tensor) -
 
 def fill_sums(out: torch.Tensor, target: torch.Tensor, hole: torch.Tensor,
               true_edges: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
-    """All per-image sums of the fill defects (sharpness, grid, lattice, stripes, blotches, and with ``true_edges``,
-    the Canny edges (B,1,H,W) of the truth, the edge step) in one dict."""
+    """All per-image sums of the fill defects (sharpness, grid, lattice, stripes, fringes, blotches, and with
+    ``true_edges``, the Canny edges (B,1,H,W) of the truth, the edge step) in one dict."""
     sums = {**sharpness_sums(out, target, hole), **grid_sums(out, target, hole), **lattice_sums(out, target, hole),
-            **stripe_sums(out, target, hole), **blotch_counts(out, target, hole)}
+            **stripe_sums(out, target, hole), **fringe_sums(out, target, hole), **blotch_counts(out, target, hole)}
     if true_edges is not None:
         sums.update(edge_step_sums(out, target, hole, true_edges))
     return sums
 
 
 def fill_scores(sums: Dict[str, torch.Tensor]) -> Dict[str, float]:
-    """``sharpness``, ``grid2``, ``grid4``, ``grid8``, ``lattice2``, ``lattice4``, ``lattice8``, ``stripes`` (fill
-    over truth), ``blotch`` (share) and, where ``fill_sums`` had the true edges, ``edge_step`` (fill over truth)
-    from pooled ``fill_sums`` (other keys of ``sums`` are ignored)."""
+    """``sharpness``, ``grid2``, ``grid4``, ``grid8``, ``lattice2``, ``lattice4``, ``lattice8``, ``stripes``,
+    ``fringe`` (fill over truth), ``blotch`` (share) and, where ``fill_sums`` had the true edges, ``edge_step``
+    (fill over truth) from pooled ``fill_sums`` (other keys of ``sums`` are ignored)."""
 
     def ratio(a: str, b: str) -> float:
         num, den = float(sums[a].sum()), float(sums[b].sum())
@@ -389,6 +411,7 @@ def fill_scores(sums: Dict[str, torch.Tensor]) -> Dict[str, float]:
     for period in LATTICE_PERIODS:
         scores[f"lattice{period}"] = ratio(f"lattice{period}_out", f"lattice{period}_true")
     scores["stripes"] = stripe_score(*(float(sums[k].sum()) for k in STRIPE_KEYS))
+    scores["fringe"] = ratio("fringe_out", "fringe_true")
     scores["blotch"] = ratio("blotch", "hole_n")
     if "step_true" in sums:
         scores["edge_step"] = ratio("step_out", "step_true")

@@ -86,9 +86,10 @@ def evaluate(mecnet, generator, data, config: ModelConfig, device="cpu", per_ima
     """Metrics per bucket: {"ours"|"telea"|"telea5"...: {"10-20": {...}, ..., "all": {...}}}.
 
     Every method gets psnr, ssim, l1 (whole composited crop, 8-bit) and n; with ``defects`` also the fill
-    defects of ``defects.fill_scores`` (sharpness, edge_step, grid2/4/8, lattice2/4/8, stripes, blotch), and ours
-    the edge scores of ``defects.edge_scores`` (edge_p, edge_r, edge_f1, haze, hatch, hatch_true, stray) of the
-    completed edge map against the Canny edges of the truth (hatch_true: the truth's own edges scored as hatch is).
+    defects of ``defects.fill_scores`` (sharpness, edge_step, grid2/4/8, lattice2/4/8, stripes, fringe, blotch),
+    and ours the edge scores of ``defects.edge_scores`` (edge_p, edge_r, edge_f1, haze, hatch, hatch_true, stray) of
+    the completed edge map against the Canny edges of the truth (hatch_true: the truth's own edges scored as hatch
+    is).
     ``telea_radii``: OpenCV Telea runs, named "telea" (first radius), "telea5", ...
     ``detail``: what follows our fill (``run_batches``; "context" = ``Inpainter.detail = "context"``).
     """
@@ -155,6 +156,7 @@ DEFECT_COLUMNS = (("sharpness", "sharpness", "{:.2f}"), ("edge_step", "edge step
                   ("grid2", "grid2", "{:.2f}"), ("grid4", "grid4", "{:.2f}"), ("grid8", "grid8", "{:.2f}"),
                   ("lattice2", "lattice2", "{:.2f}"), ("lattice4", "lattice4", "{:.2f}"),
                   ("lattice8", "lattice8", "{:.2f}"), ("stripes", "stripes", "{:.2f}"),
+                  ("fringe", "fringe", "{:.2f}"),
                   ("blotch", "blotch %", "{:.2%}"), ("edge_f1", "edge F1", "{:.3f}"),
                   ("edge_p", "edge P", "{:.3f}"), ("edge_r", "edge R", "{:.3f}"), ("haze", "haze", "{:.3f}"),
                   ("hatch", "hatch %", "{:.2%}"), ("hatch_true", "truth's hatch %", "{:.2%}"),
@@ -233,7 +235,7 @@ def evaluate_weights(weights: Optional[str], data: str, out_json: Optional[str] 
                           "grid_periods": list(D.GRID_PERIODS), "lattice_periods": list(D.LATTICE_PERIODS),
                           "lattice_min_hole_share": D.LATTICE_MIN_HOLE_SHARE, "lattice_flat": D.LATTICE_FLAT,
                           "stripe_window_px": D.STRIPE_WINDOW, "stripe_periods_px": list(D.STRIPE_PERIODS),
-                          "blotch_distance": D.BLOTCH_DISTANCE,
+                          "fringe_sigma_px": D.FRINGE_SIGMA, "blotch_distance": D.BLOTCH_DISTANCE,
                           "blotch_ring_px": D.BLOTCH_RING},
               "metrics": report}
     if out_json:

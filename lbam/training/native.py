@@ -19,6 +19,8 @@ each radius. Every result is 8-bit, composited (known pixels are the input's). S
 * ``stripes``: the energy-weighted peak-to-mean power of the fill's fine texture over the truth's, pooled
   (:func:`lbam.training.defects.stripe_sums`); about 1 for texture as unordered as the photo's, above for
   repeated stripes, 0 for a flat fill;
+* ``fringe``: the fill's fine colour detail over the truth's in the eroded hole, pooled
+  (:func:`lbam.training.defects.fringe_sums`); well above 1 for colour fringes the photo does not hold;
 * ``seconds``: mean wall time of one call (informative only; the machine may be busy).
 """
 from __future__ import annotations
@@ -147,7 +149,8 @@ def evaluate_native(methods: Dict[str, Callable], data, max_side: int, images: O
     """Score every method on the photos of ``data`` (the first ``images`` of them, sorted; None = all).
 
     Returns {"photos": [{"name", "size", "hole", method: {"psnr", "ssim", "seconds"}}...],
-    "metrics": {method: {"psnr", "ssim", "sharpness", "edge_step", "grid2", "grid4", ..., "seconds", "n"}}}
+    "metrics": {method: {"psnr", "ssim", "sharpness", "edge_step", "grid2", "grid4", ..., "stripes", "fringe",
+    "seconds", "n"}}}
     (module doc).
     The hole of photo i comes from ``np.random.default_rng([seed, i])``, the same for every method.
     """
@@ -168,7 +171,7 @@ def evaluate_native(methods: Dict[str, Callable], data, max_side: int, images: O
                          "seconds": round(dt, 3)}
             o, t, hl = _tensors(out, truth, hole)
             for k, v in {**D.sharpness_sums(o, t, hl), **D.grid_sums(o, t, hl), **D.stripe_sums(o, t, hl),
-                         **D.edge_step_sums(o, t, hl, true_edges)}.items():
+                         **D.fringe_sums(o, t, hl), **D.edge_step_sums(o, t, hl, true_edges)}.items():
                 sums[name].setdefault(k, []).append(v)
         photos.append(rec)
         if log:
@@ -185,6 +188,7 @@ def evaluate_native(methods: Dict[str, Callable], data, max_side: int, images: O
                         **{f"grid{q}": round(ratio(s[f"grid{q}_out"], s[f"grid{q}_true"]), 3)
                            for q in D.GRID_PERIODS},
                         "stripes": round(D.stripe_score(*(s[k] for k in D.STRIPE_KEYS)), 3),
+                        "fringe": round(ratio(s["fringe_out"], s["fringe_true"]), 3),
                         "seconds": round(float(np.mean([p[name]["seconds"] for p in photos])), 3),
                         "n": len(photos)}
     return {"photos": photos, "metrics": report}
@@ -195,11 +199,12 @@ def format_native(report: Dict, baseline: str = f"telea{TELEA_RADIUS}") -> str:
     m = report["metrics"]
     grids = [f"grid{q}" for q in D.GRID_PERIODS]
     lines = ["| method | hole PSNR | gain dB | hole-box SSIM | sharpness | edge step | " + " | ".join(grids)
-             + " | stripes | s / photo |", "|" + "---|" * (8 + len(grids))]
+             + " | stripes | fringe | s / photo |", "|" + "---|" * (9 + len(grids))]
     for name, r in m.items():
         gain = f"{r['psnr'] - m[baseline]['psnr']:+.2f}" if baseline in m else "-"
         lines.append(f"| {name} | {r['psnr']:.2f} | {gain} | {r['ssim']:.4f} | {r['sharpness']:.2f} | {r['edge_step']:.2f} | "
-                     + " | ".join(f"{r[g]:.2f}" for g in grids) + f" | {r['stripes']:.2f} | {r['seconds']:.2f} |")
+                     + " | ".join(f"{r[g]:.2f}" for g in grids)
+                     + f" | {r['stripes']:.2f} | {r['fringe']:.2f} | {r['seconds']:.2f} |")
     return "\n".join(lines)
 
 
