@@ -1,5 +1,8 @@
 """Defect numbers (lbam.training.defects), edge decoding and the sharpness / grid losses on synthetic cases
 whose answers are known."""
+from pathlib import Path
+
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -392,8 +395,6 @@ def test_fringe_singles_out_the_critic_trials_colour_bands_in_the_committed_figu
     """docs/tried_patch_critic_zebra.jpg: rows of 256 px tiles (Telea r3, v3, the patch-critic trial, truth). The
     hole is recovered as the pixels where v3's tile differs from the truth's (JPEG noise is far below 0.06),
     closed by 3 px. On the stone row the trial painted green-purple bands; Telea and v3 did not."""
-    import cv2
-    from pathlib import Path
     path = Path(__file__).resolve().parents[1] / "docs" / "tried_patch_critic_zebra.jpg"
     rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB).astype(np.float32) / 255
     stone = [torch.from_numpy(rgb[512:768, c * 256:(c + 1) * 256]).permute(2, 0, 1)[None] for c in range(4)]

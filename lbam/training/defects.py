@@ -55,9 +55,9 @@ upset). Tensors: images (B,3,H,W) in [0,1], hole (B,1,H,W) 1 = hole, edge maps (
   ``SHARPNESS_ERODE``: the chroma (each channel minus the gray) minus its Gaussian blur of ``FRINGE_SIGMA`` px,
   its per-pixel length over the three channels summed. 1 = as much fine colour variation as the photo; a smear
   is below 1; well above 1 where the fill paints colour detail the photo does not hold, such as the
-  green-purple fringes of the zebra bands a critic-trained generator drew across grey stone (README, "Tried in
-  this version, not shipped: a patch critic"). ``sharpness`` counts gray detail only, so read the two together:
-  texture a person accepts raises sharpness and leaves this near 1 or below.
+  green-purple fringes of the zebra bands a critic-trained generator drew across grey stone (docs/MODEL_CARD.md,
+  "Tried in this version, not shipped: a patch critic"). ``sharpness`` counts gray detail only, so read the two
+  together: texture a person accepts raises sharpness and leaves this near 1 or below.
 * **Blotches** (``blotch_counts``): the share of hole pixels whose colour is more than ``BLOTCH_DISTANCE`` (RGB
   Euclidean, values in [0,1]) from the truth *and* from every colour of the ring of known pixels around the hole
   (``BLOTCH_RING`` pixels wide): an off-colour patch that neither the truth nor the surroundings explain.
