@@ -46,6 +46,7 @@ def test_evaluate_native_scores_every_method():
     for r in report["metrics"].values():
         assert r["n"] == 1 and 0 < r["psnr"] < 60 and 0 < r["ssim"] <= 1 and r["sharpness"] > 0 and r["edge_step"] >= 0
         assert r["stripes"] >= 0 and r["fringe"] > 0
+        assert "lattice2" not in r and "blotch" not in r  # left out of the whole-photo protocol
     assert "| telea3 |" in native.format_native(report) and "| fringe |" in native.format_native(report)
 
 

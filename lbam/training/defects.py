@@ -386,11 +386,17 @@ def blotch_counts(out: torch.Tensor, target: torch.Tensor, hole: torch.Tensor) -
 
 
 def fill_sums(out: torch.Tensor, target: torch.Tensor, hole: torch.Tensor,
-              true_edges: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
-    """All per-image sums of the fill defects (sharpness, grid, lattice, stripes, fringes, blotches, and with
-    ``true_edges``, the Canny edges (B,1,H,W) of the truth, the edge step) in one dict."""
-    sums = {**sharpness_sums(out, target, hole), **grid_sums(out, target, hole), **lattice_sums(out, target, hole),
-            **stripe_sums(out, target, hole), **fringe_sums(out, target, hole), **blotch_counts(out, target, hole)}
+              true_edges: Optional[torch.Tensor] = None, lattice: bool = True,
+              blotch: bool = True) -> Dict[str, torch.Tensor]:
+    """All per-image sums of the fill defects in one dict: sharpness, grid, stripes, fringes; with ``lattice`` and
+    ``blotch`` (default) those two; with ``true_edges``, the Canny edges (B,1,H,W) of the truth, the edge step.
+    (The whole-photo protocol of ``native`` leaves out the lattice and the blotches.)"""
+    sums = {**sharpness_sums(out, target, hole), **grid_sums(out, target, hole), **stripe_sums(out, target, hole),
+            **fringe_sums(out, target, hole)}
+    if lattice:
+        sums.update(lattice_sums(out, target, hole))
+    if blotch:
+        sums.update(blotch_counts(out, target, hole))
     if true_edges is not None:
         sums.update(edge_step_sums(out, target, hole, true_edges))
     return sums
@@ -398,8 +404,8 @@ def fill_sums(out: torch.Tensor, target: torch.Tensor, hole: torch.Tensor,
 
 def fill_scores(sums: Dict[str, torch.Tensor]) -> Dict[str, float]:
     """``sharpness``, ``grid2``, ``grid4``, ``grid8``, ``lattice2``, ``lattice4``, ``lattice8``, ``stripes``,
-    ``fringe`` (fill over truth), ``blotch`` (share) and, where ``fill_sums`` had the true edges, ``edge_step``
-    (fill over truth) from pooled ``fill_sums`` (other keys of ``sums`` are ignored)."""
+    ``fringe`` (fill over truth), ``blotch`` (share) and ``edge_step`` (fill over truth) from pooled ``fill_sums``,
+    each group where ``fill_sums`` computed it (other keys of ``sums`` are ignored)."""
 
     def ratio(a: str, b: str) -> float:
         num, den = float(sums[a].sum()), float(sums[b].sum())
@@ -408,11 +414,13 @@ def fill_scores(sums: Dict[str, torch.Tensor]) -> Dict[str, float]:
     scores = {"sharpness": ratio("grad_out", "grad_true")}
     for period in GRID_PERIODS:
         scores[f"grid{period}"] = ratio(f"grid{period}_out", f"grid{period}_true")
-    for period in LATTICE_PERIODS:
-        scores[f"lattice{period}"] = ratio(f"lattice{period}_out", f"lattice{period}_true")
+    if f"lattice{LATTICE_PERIODS[0]}_out" in sums:
+        for period in LATTICE_PERIODS:
+            scores[f"lattice{period}"] = ratio(f"lattice{period}_out", f"lattice{period}_true")
     scores["stripes"] = stripe_score(*(float(sums[k].sum()) for k in STRIPE_KEYS))
     scores["fringe"] = ratio("fringe_out", "fringe_true")
-    scores["blotch"] = ratio("blotch", "hole_n")
+    if "blotch" in sums:
+        scores["blotch"] = ratio("blotch", "hole_n")
     if "step_true" in sums:
         scores["edge_step"] = ratio("step_out", "step_true")
     return scores

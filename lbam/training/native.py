@@ -170,8 +170,7 @@ def evaluate_native(methods: Dict[str, Callable], data, max_side: int, images: O
             rec[name] = {"psnr": round(hole_psnr(out, truth, hole), 3), "ssim": round(hole_ssim(out, truth, hole), 4),
                          "seconds": round(dt, 3)}
             o, t, hl = _tensors(out, truth, hole)
-            for k, v in {**D.sharpness_sums(o, t, hl), **D.grid_sums(o, t, hl), **D.stripe_sums(o, t, hl),
-                         **D.fringe_sums(o, t, hl), **D.edge_step_sums(o, t, hl, true_edges)}.items():
+            for k, v in D.fill_sums(o, t, hl, true_edges, lattice=False, blotch=False).items():
                 sums[name].setdefault(k, []).append(v)
         photos.append(rec)
         if log:
@@ -179,16 +178,10 @@ def evaluate_native(methods: Dict[str, Callable], data, max_side: int, images: O
                 + ", ".join(f"{m} {rec[m]['psnr']:.2f}" for m in methods))
     report = {}
     for name in methods:
-        s = {k: float(torch.cat(v).sum()) for k, v in sums[name].items()}
-        ratio = lambda a, b: a / b if b > 0 else 0.0  # noqa: E731
+        scores = D.fill_scores({k: torch.cat(v) for k, v in sums[name].items()})
         report[name] = {"psnr": round(float(np.mean([p[name]["psnr"] for p in photos])), 3),
                         "ssim": round(float(np.mean([p[name]["ssim"] for p in photos])), 4),
-                        "sharpness": round(ratio(s["grad_out"], s["grad_true"]), 3),
-                        "edge_step": round(ratio(s["step_out"], s["step_true"]), 3),
-                        **{f"grid{q}": round(ratio(s[f"grid{q}_out"], s[f"grid{q}_true"]), 3)
-                           for q in D.GRID_PERIODS},
-                        "stripes": round(D.stripe_score(*(s[k] for k in D.STRIPE_KEYS)), 3),
-                        "fringe": round(ratio(s["fringe_out"], s["fringe_true"]), 3),
+                        **{k: round(v, 3) for k, v in scores.items()},
                         "seconds": round(float(np.mean([p[name]["seconds"] for p in photos])), 3),
                         "n": len(photos)}
     return {"photos": photos, "metrics": report}
