@@ -361,11 +361,11 @@ def _fringe_case(size: int = 96):
     hole[..., 16:80, 16:80] = 1
     gray = (0.5 + 0.08 * torch.randn(1, 1, size, size, generator=g)).clamp(0, 1)
     tint = torch.tensor([0.02, 0.0, -0.02]).view(1, 3, 1, 1)  # a faint, even warm cast
-    return (gray + tint + 0.01 * torch.randn(1, 3, size, size, generator=g)).clamp(0, 1), hole, g
+    return (gray + tint + 0.01 * torch.randn(1, 3, size, size, generator=g)).clamp(0, 1), hole
 
 
 def test_fringe_is_one_for_the_truth_below_for_a_smear_and_far_above_for_colour_bands():
-    truth, hole, g = _fringe_case()
+    truth, hole = _fringe_case()
     score = lambda out: D.fill_scores(D.fill_sums(out, truth, hole))["fringe"]  # noqa: E731
     assert score(truth) == pytest.approx(1.0)
     assert score(torch.nn.functional.avg_pool2d(truth, 7, 1, 3)) < 0.5  # a smear loses colour detail too
@@ -382,7 +382,7 @@ def test_fringe_is_one_for_the_truth_below_for_a_smear_and_far_above_for_colour_
 
 
 def test_fringe_counts_the_hole_only():
-    truth, hole, _ = _fringe_case()
+    truth, hole = _fringe_case()
     xx = torch.arange(96).float().view(1, 1, 1, -1)
     swing = torch.tensor([0.06, -0.06, 0.06]).view(1, 3, 1, 1) * torch.sin(2 * np.pi * xx / 6)
     ring = torch.nn.functional.max_pool2d(hole, 25, 1, 12) - hole  # 12 px around the hole, outside it
