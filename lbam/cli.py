@@ -167,7 +167,7 @@ def _train_config(args, stage: str, init: Optional[str], model: str):
                        disc_lr_ratio=args.disc_lr_ratio,
                        edge_pos_weight=args.edge_pos_weight, edge_loss=args.edge_loss,
                        edge_disc_width=args.edge_disc_width, edge_bce_weight=args.edge_bce_weight,
-                       freeze_edges=args.freeze_edges or None,
+                       freeze_edges=args.freeze_edges or None, true_edge_share=args.true_edge_share,
                        val_every=args.val_every, edge_decode=getattr(args, "edge_decode", None),
                        short_side=args.short_side,
                        refine_factors=tuple(args.refine_factors) if args.refine_factors else None,
@@ -234,6 +234,9 @@ def cmd_export(args) -> int:
 def cmd_evaluate(args) -> int:
     from .training.evaluate import evaluate_weights, format_defects, format_table
 
+    if args.native and args.edges != "mecnet":
+        raise LbamError("--edges truth is measured on the 256 crops (the truth's Canny edges of each crop); "
+                         "--native runs MECNet")
     if args.native:
         from .training.native import evaluate_native_weights, format_native
 
@@ -245,7 +248,8 @@ def cmd_evaluate(args) -> int:
         return 0
 
     result = evaluate_weights(args.weights, args.data, args.json, args.device, per_image=args.per_image,
-                              telea_radii=args.telea_radius or [3], detail=args.detail)
+                              telea_radii=args.telea_radius or [3], detail=args.detail,
+                              gt_edges=args.edges == "truth")
     print(f"weights: {result['weights']}  data: {result['data']}")
     print(format_table(result["metrics"]))
     print()
@@ -355,6 +359,10 @@ def _train_args(p: argparse.ArgumentParser, need_config: bool) -> None:
     p.add_argument("--freeze-edges", action="store_true",
                    help="joint stage: keep MECNet fixed and train only the generator on its completed edges "
                         "(about 0.6x the time per step on a CPU)")
+    p.add_argument("--true-edge-share", type=float, metavar="P",
+                   help="joint stage: the share of samples whose generator reads the truth's Canny edges instead of "
+                        "MECNet's completion (default 0), so it learns to follow the lines in a hole (MECNet's, a "
+                        "sketch given with --edges); lbam evaluate --edges truth measures how much it does")
     p.add_argument("--val-every", type=int, metavar="STEPS", help="validate every STEPS steps (default 500)")
     p.add_argument("--cpu-bf16", action="store_true",
                    help="bfloat16 autocast on the CPU (weights and losses stay float32): faster on CPUs with "
@@ -450,6 +458,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fixed crops per image (default 4: 20 crops per bucket on val/photo, the model card)")
     p.add_argument("--telea-radius", type=int, nargs="+", default=None, metavar="R",
                    help="OpenCV Telea radii to compare with in the same run (default 3; --native: 3 5)")
+    p.add_argument("--edges", default="mecnet", choices=("mecnet", "truth"),
+                   help="what the generator reads in the hole: MECNet's completed edges (default, as lbam inpaint) "
+                        "or the truth's Canny edges: the gain over mecnet is how much a right line helps the fill "
+                        "(the edge scores are then left out)")
     p.add_argument("--native", action="store_true",
                    help="whole photos at native resolution with object holes of 3-15 %% (lbam.training.native)")
     p.add_argument("--max-side", type=int, default=1024, help="--native: downscale photos to this long side")

@@ -160,6 +160,13 @@ def test_export_and_evaluate_from_the_command_line(tmp_path):
     assert report["telea_radii"] == {"telea": 3, "telea5": 5}
     defect_keys = {"sharpness", "edge_step", "grid2", "blotch", "edge_f1", "haze", "hatch", "stray"}
     assert defect_keys <= set(report["metrics"]["ours"]["all"])
+    assert report["edges"] == "mecnet"
+    proc = lbam("evaluate", "--data", val, "--weights", tmp_path / "w", "--per-image", "1", "--json", tmp_path / "t.json",
+                "--edges", "truth")
+    assert proc.returncode == 0, proc.stderr
+    truth = json.loads((tmp_path / "t.json").read_text())
+    assert truth["edges"] == "truth" and "edge_f1" not in truth["metrics"]["ours"]["all"]
+    assert_clean_error(lbam("evaluate", "--data", val, "--native", "--edges", "truth"), "--edges truth")
 
 
 def test_train_options_reach_the_config(tmp_path):
@@ -181,6 +188,9 @@ def test_train_options_reach_the_config(tmp_path):
     cfg = _train_config(args, args.stage, args.init, args.config)
     assert cfg.data == [str(tmp_path), str(tmp_path / "textures")]
     assert (cfg.w_grad, cfg.w_grid, cfg.edge_pos_weight, cfg.val_every) == (0.1, 0.5, 4.0, 100)
+    assert cfg.true_edge_share == 0
+    args = build_parser().parse_args(two + ["--true-edge-share", "0.5"])
+    assert _train_config(args, args.stage, args.init, args.config).true_edge_share == 0.5
     assert (cfg.critic, cfg.critic_width, cfg.w_fm, cfg.disc_lr_ratio) == ("two_column", 64, 0.0, 0.1)  # defaults
     args = build_parser().parse_args(two + ["--w-adv", "0.01", "--critic", "patch", "--critic-width", "32",
                                             "--w-fm", "0.5", "--disc-lr-ratio", "1"])

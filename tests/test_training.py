@@ -410,6 +410,45 @@ def test_frozen_edges_train_only_the_generator_on_mecnets_edges(tmp_path):
     assert json.loads((tmp_path / "w" / "config.json").read_text())["training"]["freeze_edges"] is True
 
 
+def test_a_share_of_samples_give_the_generator_the_truths_edges(tmp_path):
+    from lbam.training.config import TrainConfig
+    from lbam.training.steps import train_step
+    from lbam.training.trainer import Trainer
+
+    plain = TrainImages(TRAIN, size=64, seed=3)
+    mixed = TrainImages(TRAIN, size=64, seed=3, true_edge_share=0.5)
+    flags = [float(mixed[i]["true_edges"]) for i in range(24)]
+    assert set(flags) == {0.0, 1.0} and "true_edges" not in plain[0]
+    for i in range(4):  # the flag is drawn last: the same crops and holes as without it
+        assert all(torch.equal(plain[i][k], mixed[i][k]) for k in plain[i])
+    with pytest.raises(ValueError, match="true_edge_share"):
+        TrainImages(TRAIN, size=64, true_edge_share=1.5)
+    for stage in ("edge", "inpaint"):
+        with pytest.raises(ValueError, match="true_edge_share"):
+            tiny_config(tmp_path, TRAIN, stage=stage, true_edge_share=0.5)
+    with pytest.raises(ValueError, match="true_edge_share"):
+        tiny_config(tmp_path, TRAIN, true_edge_share=-0.1)
+    # the step hands the flagged sample the truth's Canny edges and the other MECNet's completion
+    tr = Trainer(tiny_config(tmp_path / "r", TRAIN, freeze_edges=True, max_steps=1, true_edge_share=0.5))
+    batch = collate([TrainImages(TRAIN, size=128, seed=3, true_edge_share=0.5)[i] for i in range(2)])
+    batch["true_edges"] = torch.tensor([1.0, 0.0]).view(2, 1, 1, 1)
+    seen = []
+    forward = tr.nets.generator.forward
+    tr.nets.generator.forward = lambda image, hole, edge, *a, **k: seen.append(edge) or forward(image, hole, edge,
+                                                                                                 *a, **k)
+    train_step(tr.cfg, tr.nets, batch, tr._autocast)
+    edge = seen[0]
+    assert torch.equal(edge[0], batch["edges_full"][0])
+    assert not torch.equal(edge[1], batch["edges_full"][1])
+    assert torch.equal(edge[1] * (1 - batch["hole"][1]), batch["edges"][1] * (1 - batch["hole"][1]))
+    assert TrainConfig().true_edge_share == 0
+    tr.run()
+    from lbam.training.export import export_run
+
+    export_run(str(tmp_path / "r"), str(tmp_path / "w"))
+    assert json.loads((tmp_path / "w" / "config.json").read_text())["training"]["true_edge_share"] == 0.5
+
+
 def test_cosine_decay_schedule_and_resume_takes_the_configured_rate(tmp_path):
     from lbam.training.trainer import Trainer
 
@@ -453,6 +492,24 @@ def test_evaluate_runs_on_two_images(two_images):
     assert textured["all"]["sharpness"] > plain["all"]["sharpness"]  # the photo's own texture was added
     with pytest.raises(ValueError, match="detail"):
         evaluate(mecnet, generator, two_images, cfg, per_image=1, detail="sharp")
+    # the generator can read the truth's edges instead (the edge scores are then left out)
+    seen = []
+
+    class Spy(torch.nn.Module):  # records the edge maps the generator reads
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def forward(self, image, hole, edge, *args):
+            seen.append((edge, hole))
+            return self.net(image, hole, edge, *args)
+
+    truth = evaluate(mecnet, Spy(generator), two_images, cfg, per_image=1, with_telea=False, gt_edges=True)
+    truth = truth["ours"]["all"]
+    assert "edge_f1" not in truth and "haze" not in truth and "edge_f1" in plain["all"]
+    assert truth["n"] == plain["all"]["n"]
+    edge, hole = seen[0]  # binary Canny lines inside the hole too, not MECNet's probabilities
+    assert set(edge.unique().tolist()) == {0.0, 1.0} and float((edge * hole).sum()) > 0
 
 
 def test_export_round_trips_bit_exactly(tmp_path):

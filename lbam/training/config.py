@@ -83,6 +83,10 @@ class TrainConfig:
     # joint stage only: MECNet is not trained (eval mode, no gradient, no discriminator update) and the generator
     # learns from its completed edges, as at inference: on a 2-core CPU a step costs about 0.6x (README)
     freeze_edges: bool = False
+    # joint stage only: the share of samples whose generator reads the Canny edges of the truth (the ``inpaint``
+    # stage's input) instead of MECNet's completion, so that it learns to follow the lines in a hole (MECNet's
+    # where it draws them, a user's sketch); 0: all samples read MECNet's, as at inference
+    true_edge_share: float = 0.0
     # schedule and bookkeeping
     max_steps: int = 10**9
     # learning-rate schedule: constant, or cosine from decay_from to max_steps down to min_lr_ratio * lr
@@ -126,6 +130,10 @@ class TrainConfig:
             raise ValueError("edge_bce_weight adds a BCE anchor to edge_loss='gan'; edge_loss='bce' is BCE already")
         if self.freeze_edges and self.stage != "joint":
             raise ValueError(f"freeze_edges keeps MECNet fixed in the joint stage; stage is {self.stage!r}")
+        if not 0 <= self.true_edge_share <= 1:
+            raise ValueError(f"true_edge_share must lie in [0, 1], got {self.true_edge_share}")
+        if self.true_edge_share > 0 and self.stage != "joint":
+            raise ValueError(f"true_edge_share mixes truth edges into the joint stage; stage is {self.stage!r}")
         if not isinstance(self.data, str):
             self.data = list(self.data)
         self.scale, self.betas = tuple(self.scale), tuple(self.betas)

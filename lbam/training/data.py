@@ -90,6 +90,8 @@ class TrainImages(torch.utils.data.Dataset):
     prefill_short_side: when given, a refinement sample is cut from the image with its short side at
     ``min(its own, prefill_short_side)`` (enlarged only up to the crop size): the full-resolution detail a
     refinement pass restores (plain samples keep ``short_side * U(scale)``). None: as plain samples.
+    true_edge_share: when above 0, each sample also holds ``true_edges`` (1, 1, 1), 1 with this probability: the
+    generator reads the truth's Canny edges for it instead of MECNet's completion (``TrainConfig.true_edge_share``).
     """
 
     def __init__(self, root, size: int = 256, short_side: int = 350, scale: Tuple[float, float] = (1.0, 1.0),
@@ -97,16 +99,19 @@ class TrainImages(torch.utils.data.Dataset):
                  canny_sigma: float = CANNY_SIGMA, canny_low: float = CANNY_LOW,
                  canny_high: float = CANNY_HIGH,
                  length: int = 10**9, prefill_factors: Sequence[int] = (), prefill_share: float = 1.0,
-                 prefill_short_side: Optional[int] = None) -> None:
+                 prefill_short_side: Optional[int] = None, true_edge_share: float = 0.0) -> None:
         if any(int(f) < 2 or size % int(f) for f in prefill_factors):
             raise ValueError(f"prefill factors must be integers >= 2 dividing the crop size {size}, "
                              f"got {tuple(prefill_factors)}")
         if not 0 < prefill_share <= 1:
             raise ValueError(f"prefill_share must lie in (0, 1], got {prefill_share}")
+        if not 0 <= true_edge_share <= 1:
+            raise ValueError(f"true_edge_share must lie in [0, 1], got {true_edge_share}")
         if prefill_short_side is not None and prefill_short_side < size:
             raise ValueError(f"prefill_short_side must be at least the crop size {size}, got {prefill_short_side}")
         self.prefill_factors = tuple(int(f) for f in prefill_factors)
         self.prefill_share, self.prefill_short_side = float(prefill_share), prefill_short_side
+        self.true_edge_share = float(true_edge_share)
         roots = [root] if isinstance(root, (str, Path)) else list(root)
         if not roots:
             raise FileNotFoundError("no training folder given")
@@ -161,6 +166,8 @@ class TrainImages(torch.utils.data.Dataset):
             factor = self.prefill_factors[int(rng.integers(len(self.prefill_factors)))]
             sample["prefill"] = coarse_copy(sample["image"], factor) if refine else sample["image"].clone()
             sample["refine"] = torch.full((1, 1, 1), float(refine))
+        if self.true_edge_share > 0:  # drawn last, so the crop, hole and prefill are those of a run without it
+            sample["true_edges"] = torch.full((1, 1, 1), float(rng.random() < self.true_edge_share))
         return sample
 
 

@@ -19,7 +19,8 @@ _RECIPE_KEYS = ("size", "batch_size", "scale", "hole_range", "pixel_loss", "lr",
                 "critic", "critic_width", "w_fm",
                 "w_perc", "w_style", "w_grad", "w_grad_on", "w_grid", "edge_pos_weight", "edge_disc_width",
                 "edge_bce_weight", "freeze_edges", "cpu_bf16", "ema_decay", "decay_from",
-                "max_steps", "min_lr_ratio", "short_side", "refine_factors", "refine_share", "refine_short_side")
+                "max_steps", "min_lr_ratio", "short_side", "refine_factors", "refine_share", "refine_short_side",
+                "true_edge_share")
 
 
 def _plain_mecnet_state(state: Dict[str, torch.Tensor], config: ModelConfig) -> Dict[str, torch.Tensor]:

@@ -154,7 +154,8 @@ def train_step(cfg: TrainConfig, nets: Networks, batch: Dict[str, torch.Tensor],
     only the samples flagged 1 do, the others are plain samples (the generator's own push-pull prefill).
     edge_decode / edge_threshold: the model configuration's decoding of MECNet's output (``decode_edges``),
     applied to the edges the generator reads, as at inference. ``cfg.freeze_edges``: MECNet (in eval mode, set by
-    the trainer) runs without gradient and is not updated."""
+    the trainer) runs without gradient and is not updated. A batch with ``true_edges`` (B, 1, 1, 1) gives the
+    generator of the samples flagged 1 the truth's Canny edges (``edges_full``) instead of MECNet's completion."""
     image, hole, gray = batch["image"], batch["hole"], batch["gray"]
     edges, target = batch["edges"], batch["edges_full"]
     logs: Dict[str, float] = {}
@@ -174,6 +175,8 @@ def train_step(cfg: TrainConfig, nets: Networks, batch: Dict[str, torch.Tensor],
                 prob = edge_prob.detach() if cfg.detach_edges else edge_prob
                 prob = decode_edges(prob, edge_decode, edge_threshold)
                 edge = merge_edges(prob, edges, hole)
+                if "true_edges" in batch:  # true_edge_share: these samples read the truth's edges instead
+                    edge = torch.where(batch["true_edges"] > 0.5, target.to(edge.dtype), edge)
             out = generator_output(nets.generator, image, hole, edge, batch.get("prefill"), batch.get("refine"))
             total = total + _generator_losses(cfg, nets, image, hole, out, logs, batch.get("refine"))
     opts = ([nets.opt_mecnet] if train_edges else []) + ([nets.opt_generator] if train_gen else [])

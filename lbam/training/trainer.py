@@ -194,7 +194,8 @@ class Trainer:
             raise ValueError(f"refinement training needs a generator that takes a prefill; {mc.name!r} does not")
         ds = TrainImages(cfg.data, cfg.size, cfg.short_side, cfg.scale, cfg.mask_dir, cfg.hole_range, cfg.seed,
                          mc.canny_sigma, mc.canny_low, mc.canny_high, prefill_factors=cfg.refine_factors,
-                         prefill_share=cfg.refine_share, prefill_short_side=cfg.refine_short_side)
+                         prefill_share=cfg.refine_share, prefill_short_side=cfg.refine_short_side,
+                         true_edge_share=cfg.true_edge_share)
         sampler = StepSampler(self.step, cfg.batch_size, self.rank, self.world)
         return torch.utils.data.DataLoader(ds, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.workers,
                                            collate_fn=collate, pin_memory=self.device.type == "cuda",
