@@ -19,7 +19,6 @@ from typing import List, Optional, Tuple
 
 import cv2
 import numpy as np
-
 from PIL import Image
 
 from lbam import Inpainter
@@ -53,16 +52,21 @@ def line_step(image: np.ndarray, where: np.ndarray) -> float:
     return float(np.mean(steps))
 
 
-def stem_steps(weights: Optional[str], image, hole, sketch) -> Tuple[float, float, np.ndarray, np.ndarray]:
-    """(step with MECNet's edges, step with the sketch, both relative to the real stem's; the two fills)."""
-    inp = Inpainter.from_pretrained(weights, device="cpu")
-    plain = inp.inpaint(image, hole)
-    sketched = inp.inpaint(image, hole, edges=sketch)
-    core = cv2.erode(hole.astype(np.uint8), np.ones((2 * CORE_ERODE + 1,) * 2, np.uint8)) > 0
+def reference_step(image: np.ndarray, hole: np.ndarray) -> float:
+    """The step across the real stem in REFERENCE_COLUMNS, left of the hole (kept 4 px clear of it)."""
     left = np.zeros_like(hole)
     left[:, REFERENCE_COLUMNS[0]:REFERENCE_COLUMNS[1]] = True
     left &= ~(cv2.dilate(hole.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0)
-    ref = line_step(image, left)
+    return line_step(image, left)
+
+
+def stem_steps(weights: Optional[str], image, hole, sketch, core: np.ndarray,
+               ref: float) -> Tuple[float, float, np.ndarray, np.ndarray]:
+    """(step with MECNet's edges, step with the sketch, both on ``core`` (the eroded hole) over ``ref``, the real
+    stem's; the two fills)."""
+    inp = Inpainter.from_pretrained(weights, device="cpu")
+    plain = inp.inpaint(image, hole)
+    sketched = inp.inpaint(image, hole, edges=sketch)
     return line_step(plain, core) / ref, line_step(sketched, core) / ref, plain, sketched
 
 
@@ -79,8 +83,10 @@ def main(argv=None) -> int:
     masked = image.copy()
     masked[hole] = 255
     tiles = [masked]
+    core = cv2.erode(hole.astype(np.uint8), np.ones((2 * CORE_ERODE + 1,) * 2, np.uint8)) > 0
+    ref = reference_step(image, hole)
     for w in [*args.previous, args.weights]:
-        plain, sketched, a, b = stem_steps(w, image, hole, sketch)
+        plain, sketched, a, b = stem_steps(w, image, hole, sketch, core, ref)
         print(f"{w or 'default'}: stem step in the hole, MECNet's edges {plain:.2f}, sketch {sketched:.2f}")
         tiles += [a, b]
     tiles.append(np.repeat((sketch * 255).astype(np.uint8)[..., None], 3, axis=2))
